@@ -1,0 +1,293 @@
+/*
+** cli.c -- the creditsense command line.  See cli.h.
+**
+** Contract (outside tests rely on it exactly):
+**   creditsense scan --config FILE --table NAME [--format json|text] [--fail-on SEVERITY]
+**   creditsense customer --config FILE --id ID [--format json|text] [--fail-on SEVERITY]
+**   creditsense demo-data --out FILE.db [--customers N] [--seed S]
+** Exit status: 0 after a good run, 1 when --fail-on is met, 2 with a message
+** on stderr for usage, config, connection and data errors and for an
+** unknown customer.  JSON goes to stdout, logs and progress to stderr.
+*/
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "demodata.h"
+#include "engine.h"
+#include "err.h"
+#include "log.h"
+#include "plugin.h"
+#include "report.h"
+
+#define EXIT_FINDINGS 1
+#define EXIT_ERROR 2
+
+struct cli_opts {
+    const char *config, *table, *id, *format, *out;
+    int fail_on;
+    uint64_t customers, seed;
+};
+
+static const char USAGE[] =
+    "usage: creditsense <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  scan       --config FILE --table NAME [--format json|text] [--fail-on SEVERITY]\n"
+    "             check every row of a table\n"
+    "  customer   --config FILE --id ID [--format json|text] [--fail-on SEVERITY]\n"
+    "             check one customer's rows in every configured table\n"
+    "  demo-data  --out FILE.db [--customers N] [--seed S]\n"
+    "             write a SQLite database of realistic Home Credit-style sample data\n"
+    "  version    print the version\n"
+    "\n"
+    "SEVERITY is one of info, low, medium, high, critical: with --fail-on the exit\n"
+    "status is 1 when any finding is at or above it.  Exit status 2 means the run\n"
+    "could not be done (usage, config, connection, unknown table or customer).\n"
+    "Set CREDITSENSE_LOG=debug|info|warning|error for more or less logging.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "creditsense: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(run 'creditsense help' for usage)\n");
+    return EXIT_ERROR;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct cli_opts *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"table", required_argument, NULL, 't'},
+        {"id", required_argument, NULL, 'i'},     {"format", required_argument, NULL, 'f'},
+        {"fail-on", required_argument, NULL, 'F'}, {"out", required_argument, NULL, 'o'},
+        {"customers", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 't': o->table = optarg; break;
+        case 'i': o->id = optarg; break;
+        case 'f': o->format = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'F':
+            if ((o->fail_on = cs_severity_parse(optarg)) < 0)
+                return usage_error("--fail-on: unknown severity '%s' (use info, low, medium, high or critical)", optarg);
+            break;
+        case 'n':
+            if (parse_u64(optarg, &o->customers) != 0 || o->customers == 0 || o->customers > 10000000)
+                return usage_error("--customers: expected a whole number from 1 to 10000000, got '%s'", optarg);
+            break;
+        case 's':
+            if (parse_u64(optarg, &o->seed) != 0)
+                return usage_error("--seed: expected a non-negative whole number, got '%s'", optarg);
+            break;
+        case ':': return usage_error("option %s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (strcmp(o->format, "json") != 0 && strcmp(o->format, "text") != 0)
+        return usage_error("--format: expected json or text, got '%s'", o->format);
+    return 0;
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+struct progress {
+    double start;
+    int shown;
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Drawn only on a terminal, and only once a scan has run for a second. */
+static void progress_draw(void *ctx, const char *table, uint64_t done, uint64_t total)
+{
+    struct progress *p = ctx;
+    if (mono_s() - p->start < 1.0)
+        return;
+    p->shown = 1;
+    if (total == 0 || done > total) {
+        fprintf(stderr, "\r%-24.24s %llu rows", table, (unsigned long long)done);
+        return;
+    }
+    int width = 30, fill = (int)(width * (double)done / (double)total);
+    fprintf(stderr, "\r%-24.24s [%.*s%*s] %3d%% %llu/%llu rows", table, fill, "==============================",
+            width - fill, "", (int)(100.0 * done / total), (unsigned long long)done, (unsigned long long)total);
+}
+
+static void progress_end(const struct progress *p)
+{
+    if (p->shown)
+        fprintf(stderr, "\r\033[K");
+}
+
+/* ---- scan and customer ------------------------------------------------- */
+
+static int load_setup(const struct cli_opts *o, struct cs_config **cfg, struct cs_registry **reg, struct cs_err *err)
+{
+    char dir[PATH_MAX];
+    int rc = cs_config_load(o->config, cfg, err);
+    if (rc != 0)
+        return rc;
+    const char *env = getenv("CREDITSENSE_PLUGIN_DIR");
+    if ((*cfg)->plugin_dir != NULL)
+        snprintf(dir, sizeof(dir), "%s", (*cfg)->plugin_dir);
+    else if (env != NULL && env[0] != '\0')
+        snprintf(dir, sizeof(dir), "%s", env);
+    else
+        cs_plugin_default_dir(dir, sizeof(dir));
+    return cs_registry_load(reg, dir, err);
+}
+
+static int emit_run(const struct cli_opts *o, const struct cs_run *run)
+{
+    if (strcmp(o->format, "json") == 0) {
+        json_t *j = cs_report_json(run);
+        if (j == NULL || json_dumpf(j, stdout, JSON_INDENT(2)) != 0) {
+            json_decref(j);
+            fprintf(stderr, "creditsense: out of memory writing the report\n");
+            return EXIT_ERROR;
+        }
+        json_decref(j);
+        fputc('\n', stdout);
+    } else {
+        cs_report_text(stdout, run, isatty(STDOUT_FILENO));
+    }
+    fflush(stdout);
+    if (o->fail_on >= 0 && cs_run_max_severity(run) >= o->fail_on)
+        return EXIT_FINDINGS;
+    return 0;
+}
+
+static int run_checks(const struct cli_opts *o, int customer)
+{
+    struct cs_config *cfg = NULL;
+    struct cs_registry *reg = NULL;
+    struct cs_engine *eng = NULL;
+    struct cs_run *run = NULL;
+    struct cs_err err = {0};
+    struct progress prog = {.start = mono_s()};
+    int tty = isatty(STDERR_FILENO);
+    struct cs_scan_opts so = {.progress = tty ? progress_draw : NULL, .progress_ctx = &prog, .count_rows = tty};
+    int rc = load_setup(o, &cfg, &reg, &err);
+    if (rc == 0)
+        rc = cs_engine_new(&eng, cfg, reg, &err);
+    if (rc == 0)
+        rc = customer ? cs_engine_scan_customer(eng, o->id, &so, &run, &err)
+                      : cs_engine_scan_table(eng, o->table, &so, &run, &err);
+    progress_end(&prog);
+    int status = rc == 0 ? emit_run(o, run) : EXIT_ERROR;
+    if (rc != 0)
+        fprintf(stderr, "creditsense: %s\n", err.msg);
+    cs_run_free(run);
+    cs_engine_free(eng);
+    cs_registry_free(reg);
+    cs_config_free(cfg);
+    return status;
+}
+
+static int cmd_scan(const struct cli_opts *o)
+{
+    if (o->config == NULL || o->table == NULL)
+        return usage_error("%s", "scan needs --config FILE and --table NAME");
+    return run_checks(o, 0);
+}
+
+static int cmd_customer(const struct cli_opts *o)
+{
+    if (o->config == NULL || o->id == NULL)
+        return usage_error("%s", "customer needs --config FILE and --id ID");
+    return run_checks(o, 1);
+}
+
+/* ---- demo-data ----------------------------------------------------------- */
+
+static void demo_progress(void *ctx, const char *table, uint64_t done, uint64_t total)
+{
+    progress_draw(ctx, table, done, total);
+}
+
+static int cmd_demo(const struct cli_opts *o)
+{
+    if (o->out == NULL)
+        return usage_error("%s", "demo-data needs --out FILE.db");
+    struct progress prog = {.start = mono_s()};
+    struct cs_demodata_opts d = {.out = o->out, .customers = o->customers ? o->customers : 30000,
+                                 .seed = o->seed,
+                                 .progress = isatty(STDERR_FILENO) ? demo_progress : NULL, .progress_ctx = &prog};
+    struct cs_err err = {0};
+    double t0 = mono_s();
+    int rc = cs_demodata_write(&d, &err);
+    progress_end(&prog);
+    if (rc != 0) {
+        fprintf(stderr, "creditsense: %s\n", err.msg);
+        return EXIT_ERROR;
+    }
+    fprintf(stderr, "wrote %llu customers to %s in %.1f s\n", (unsigned long long)d.customers, o->out, mono_s() - t0);
+    return 0;
+}
+
+static void set_log_level(void)
+{
+    const char *l = getenv("CREDITSENSE_LOG");
+    if (l == NULL)
+        return;
+    if (strcmp(l, "debug") == 0)
+        cs_log_set_level(CS_LOG_DEBUG);
+    else if (strcmp(l, "info") == 0)
+        cs_log_set_level(CS_LOG_INFO);
+    else if (strcmp(l, "error") == 0)
+        cs_log_set_level(CS_LOG_ERROR);
+}
+
+int cs_cli_main(int argc, char **argv)
+{
+    struct cli_opts o = {.format = "json", .fail_on = -1, .seed = 42};
+    set_log_level();
+    if (argc < 2)
+        return fputs(USAGE, stderr), EXIT_ERROR;
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return fputs(USAGE, stdout), 0;
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return printf("creditsense %s\n", CS_VERSION), 0;
+    int rc = parse_opts(argc - 1, argv + 1, &o);
+    if (rc != 0)
+        return rc;
+    if (strcmp(cmd, "scan") == 0)
+        return cmd_scan(&o);
+    if (strcmp(cmd, "customer") == 0)
+        return cmd_customer(&o);
+    if (strcmp(cmd, "demo-data") == 0)
+        return cmd_demo(&o);
+    return usage_error("unknown command '%s'", cmd);
+}

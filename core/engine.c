@@ -1,0 +1,655 @@
+/*
+** engine.c -- run orchestration: schema, policies, plugins, batches,
+** findings.  See engine.h for the contract.
+**
+** A table pass ("tpass") is one table read once: it resolves the schema,
+** builds each column's policy from the config, creates one state per check
+** plugin, feeds every batch to every state and collects what they emit.
+** A whole-table run is one pass; a customer run is one pass per configured
+** table, filtered on the customer key by a bound parameter.
+**
+** The host services handed to plugins (struct cs_host_api) live here too:
+** emit copies a finding into the run and gives it a severity; keep_key
+** captures a row's primary key as a JSON value in a slot table that plugins
+** refer to by index; stats_* forward to stats.c.
+*/
+#include "engine.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+#include "profile.h"
+#include "severity.h"
+#include "source.h"
+#include "stats.h"
+
+struct cs_engine {
+    const struct cs_config *cfg;
+    const struct cs_registry *reg;
+    struct cs_source *src;
+    struct cs_profile_cache *profiles;
+};
+
+/* Captured keys: JSON values addressed by cs_keyref, with a free list so
+ * that keys dropped by the stats extremes are reused. */
+struct keystore {
+    json_t **slots;
+    size_t n, cap;
+    uint32_t *free;
+    size_t nfree, freecap;
+};
+
+struct tpass {
+    struct cs_engine *eng;
+    struct cs_run *run;
+    const struct cs_tableconf *tc;
+    struct cs_schema schema;
+    struct cs_column_info *infos;
+    struct cs_column_policy *policies;
+    size_t *pk;
+    size_t npk;
+    int mode;
+    struct keystore keys;
+};
+
+struct hctx {
+    struct tpass *tp;
+    const struct cs_check_plugin *plugin;
+    void *state;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void make_run_id(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+        uint64_t t = (uint64_t)(now_s() * 1e9);
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)(i * 37);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+    b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* ---- key store ---------------------------------------------------------- */
+
+/* JSON string from bytes that may not be valid UTF-8 (bad bytes become '?'). */
+static json_t *json_text(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s, len);
+    if (j != NULL)
+        return j;
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    j = json_stringn(copy, len);
+    free(copy);
+    return j;
+}
+
+static json_t *cell_json(const struct cs_column *c, size_t row)
+{
+    if (c->nulls[row])
+        return json_null();
+    switch (c->type) {
+    case CS_TYPE_INT64: return json_integer(c->i64[row]);
+    case CS_TYPE_DOUBLE: return json_real(c->f64[row]);
+    default: return json_text(c->text[row], c->text_len[row]);
+    }
+}
+
+static json_t *row_key(const struct tpass *tp, const struct cs_batch *b, size_t row)
+{
+    if (tp->npk == 0)
+        return json_integer((json_int_t)(b->first_row + row + 1)); /* 1-based row number */
+    if (tp->npk == 1)
+        return cell_json(&b->cols[tp->pk[0]], row);
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < tp->npk; i++)
+        json_array_append_new(a, cell_json(&b->cols[tp->pk[i]], row));
+    return a;
+}
+
+static cs_keyref keystore_put(struct keystore *ks, json_t *v)
+{
+    if (v == NULL)
+        return CS_KEYREF_NONE;
+    if (ks->nfree > 0) {
+        uint32_t slot = ks->free[--ks->nfree];
+        ks->slots[slot] = v;
+        return slot;
+    }
+    if (ks->n == ks->cap) {
+        size_t cap = ks->cap ? ks->cap * 2 : 64;
+        json_t **s = realloc(ks->slots, cap * sizeof(*s));
+        if (s == NULL) {
+            json_decref(v);
+            return CS_KEYREF_NONE;
+        }
+        ks->slots = s;
+        ks->cap = cap;
+    }
+    ks->slots[ks->n] = v;
+    return (cs_keyref)ks->n++;
+}
+
+static void keystore_drop(struct keystore *ks, cs_keyref k)
+{
+    if (k >= ks->n || ks->slots[k] == NULL)
+        return;
+    if (ks->nfree == ks->freecap) {
+        size_t cap = ks->freecap ? ks->freecap * 2 : 64;
+        uint32_t *f = realloc(ks->free, cap * sizeof(*f));
+        if (f == NULL)
+            return; /* the slot just stays used */
+        ks->free = f;
+        ks->freecap = cap;
+    }
+    json_decref(ks->slots[k]);
+    ks->slots[k] = NULL;
+    ks->free[ks->nfree++] = k;
+}
+
+static void keystore_free(struct keystore *ks)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        json_decref(ks->slots[i]);
+    free(ks->slots);
+    free(ks->free);
+}
+
+/* ---- host services ------------------------------------------------------ */
+
+static void host_log(void *hctx, int level, const char *fmt, ...)
+{
+    struct hctx *h = hctx;
+    char component[96];
+    snprintf(component, sizeof(component), "check:%s", h->plugin->name);
+    va_list ap;
+    va_start(ap, fmt);
+    cs_logv(level, component, fmt, ap);
+    va_end(ap);
+}
+
+static cs_keyref host_keep_key(void *hctx, const struct cs_batch *b, size_t row)
+{
+    struct tpass *tp = ((struct hctx *)hctx)->tp;
+    if (b == NULL || row >= b->nrows)
+        return CS_KEYREF_NONE;
+    return keystore_put(&tp->keys, row_key(tp, b, row));
+}
+
+static void host_drop_key(void *hctx, cs_keyref k)
+{
+    keystore_drop(&((struct hctx *)hctx)->tp->keys, k);
+}
+
+static int column_is_key(const struct tpass *tp, const char *column)
+{
+    if (strchr(column, ',') != NULL)
+        return 1;
+    for (size_t i = 0; i < tp->schema.ncols; i++)
+        if (strcmp(tp->infos[i].name, column) == 0)
+            return tp->infos[i].is_key;
+    return 0;
+}
+
+static struct cs_finding *run_add_finding(struct cs_run *run)
+{
+    if (run->nfindings == run->cap) {
+        size_t cap = run->cap ? run->cap * 2 : 16;
+        struct cs_finding *f = realloc(run->findings, cap * sizeof(*f));
+        if (f == NULL)
+            return NULL;
+        run->findings = f;
+        run->cap = cap;
+    }
+    struct cs_finding *f = &run->findings[run->nfindings++];
+    memset(f, 0, sizeof(*f));
+    return f;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static int host_emit(void *hctx, const struct cs_finding_in *in)
+{
+    struct hctx *h = hctx;
+    struct tpass *tp = h->tp;
+    if (in == NULL || in->struct_size < sizeof(struct cs_finding_in) || in->column == NULL)
+        return CS_EPLUGIN;
+    struct cs_finding *f = run_add_finding(tp->run);
+    if (f == NULL)
+        return CS_ENOMEM;
+    f->check = strdup(h->plugin->name);
+    f->source = strdup("builtin");
+    f->table = strdup(tp->schema.table);
+    f->column = strdup(in->column);
+    f->kind = dup_or_empty(in->kind);
+    f->message = dup_or_empty(in->message);
+    f->sample_keys = json_array();
+    f->count = in->count;
+    f->total = in->total;
+    f->groups = in->groups;
+    f->threshold = in->threshold;
+    f->lower = in->lower;
+    f->upper = in->upper;
+    f->has_range = in->lower != 0 || in->upper != 0;
+    for (size_t i = 0; f->sample_keys && i < in->nsamples && i < 10; i++)
+        if (in->samples[i] < tp->keys.n && tp->keys.slots[in->samples[i]] != NULL)
+            json_array_append(f->sample_keys, tp->keys.slots[in->samples[i]]);
+    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys)
+        return CS_ENOMEM;
+    struct cs_severity_in s = {.check = f->check, .kind = f->kind, .count = f->count, .total = f->total,
+                               .is_key = column_is_key(tp, f->column), .customer = tp->mode == CS_MODE_CUSTOMER,
+                               .cc = cs_config_column(tp->tc, f->column)};
+    f->severity = cs_severity_of(&s);
+    return 0;
+}
+
+static cs_keyref stats_keyfn(void *ctx, const struct cs_batch *b, size_t row)
+{
+    return host_keep_key(ctx, b, row);
+}
+
+static void stats_dropfn(void *ctx, cs_keyref k)
+{
+    host_drop_key(ctx, k);
+}
+
+static struct cs_stats *host_stats_new(void *hctx)
+{
+    return cs_stats_new(stats_keyfn, stats_dropfn, hctx);
+}
+
+static const struct cs_host_api host_api = {
+    .abi_version = CS_CHECK_ABI_VERSION,
+    .struct_size = sizeof(struct cs_host_api),
+    .log = host_log,
+    .emit = host_emit,
+    .keep_key = host_keep_key,
+    .stats_new = host_stats_new,
+    .stats_add = cs_stats_add,
+    .stats_profile = cs_stats_profile,
+    .stats_count_outside = cs_stats_count_outside,
+    .stats_free = cs_stats_free,
+};
+
+/* ---- table pass ----------------------------------------------------------- */
+
+static ssize_t find_column(const struct cs_schema *s, const char *name)
+{
+    for (size_t i = 0; i < s->ncols; i++)
+        if (strcmp(s->cols[i].name, name) == 0)
+            return (ssize_t)i;
+    for (size_t i = 0; i < s->ncols; i++)
+        if (strcasecmp(s->cols[i].name, name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static int resolve_keys(struct tpass *tp, struct cs_err *err)
+{
+    const struct cs_tableconf *tc = tp->tc;
+    if (tc == NULL)
+        return 0;
+    if ((tp->pk = calloc(tc->npk + 1, sizeof(size_t))) == NULL)
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < tc->npk; i++) {
+        ssize_t c = find_column(&tp->schema, tc->pk[i]);
+        if (c < 0)
+            return cs_err_set(err, CS_ECONFIG, "tables.%s.primary_key: table %s has no column %s", tc->name,
+                              tp->schema.table, tc->pk[i]);
+        tp->pk[tp->npk++] = (size_t)c;
+        tp->infos[c].is_key = 1;
+    }
+    if (tc->customer_key != NULL) {
+        ssize_t c = find_column(&tp->schema, tc->customer_key);
+        if (c < 0)
+            return cs_err_set(err, CS_ECONFIG, "tables.%s.customer_key: table %s has no column %s", tc->name,
+                              tp->schema.table, tc->customer_key);
+        tp->infos[c].is_key = 1;
+    }
+    return 0;
+}
+
+/* Warn about exact (non-glob) column entries that match no column: likely typos. */
+static void warn_unmatched(const struct tpass *tp)
+{
+    for (size_t i = 0; tp->tc != NULL && i < tp->tc->ncols; i++) {
+        const struct cs_colconf *cc = &tp->tc->cols[i];
+        if (!cc->is_glob && find_column(&tp->schema, cc->pattern) < 0)
+            cs_log(CS_LOG_WARNING, "config", "tables.%s.columns.%s: table %s has no such column; entry ignored",
+                   tp->tc->name, cc->pattern, tp->schema.table);
+    }
+}
+
+static int tpass_open(struct tpass *tp, struct cs_engine *eng, struct cs_run *run, const char *table, int mode,
+                      struct cs_err *err)
+{
+    int rc;
+    memset(tp, 0, sizeof(*tp));
+    tp->eng = eng;
+    tp->run = run;
+    tp->mode = mode;
+    tp->tc = cs_config_table(eng->cfg, table);
+    if ((rc = cs_source_describe(eng->src, table, &tp->schema, err)))
+        return rc;
+    size_t n = tp->schema.ncols;
+    tp->infos = calloc(n + 1, sizeof(*tp->infos));
+    tp->policies = calloc(n + 1, sizeof(*tp->policies));
+    if (tp->infos == NULL || tp->policies == NULL)
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        tp->infos[i].name = tp->schema.cols[i].name;
+        tp->infos[i].type = tp->schema.cols[i].type;
+        tp->infos[i].policy = &tp->policies[i];
+    }
+    if ((rc = resolve_keys(tp, err)))
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        cs_config_policy(cs_config_column(tp->tc, tp->infos[i].name), tp->infos[i].type, tp->infos[i].is_key,
+                         &tp->policies[i]);
+    warn_unmatched(tp);
+    return 0;
+}
+
+static void tpass_close(struct tpass *tp)
+{
+    keystore_free(&tp->keys);
+    cs_schema_free(&tp->schema);
+    free(tp->infos);
+    free(tp->policies);
+    free(tp->pk);
+}
+
+static void destroy_states(struct hctx *hs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hs[i].state != NULL)
+            hs[i].plugin->destroy(hs[i].state);
+    free(hs);
+}
+
+static int init_states(struct tpass *tp, uint64_t rows_hint, struct hctx **out, struct cs_err *err)
+{
+    const struct cs_registry *reg = tp->eng->reg;
+    struct hctx *hs = calloc(reg->nchecks + 1, sizeof(*hs));
+    if (hs == NULL)
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    struct cs_table_info ti = {.struct_size = sizeof(ti), .name = tp->schema.table, .mode = tp->mode,
+                               .ncols = tp->schema.ncols, .cols = tp->infos, .npk = tp->npk, .pk = tp->pk,
+                               .rows_hint = rows_hint};
+    for (size_t i = 0; i < reg->nchecks; i++) {
+        hs[i].tp = tp;
+        hs[i].plugin = reg->checks[i].plugin;
+        int rc = hs[i].plugin->init(&host_api, &hs[i], &ti, &hs[i].state, err);
+        if (rc != 0) {
+            destroy_states(hs, i + 1);
+            cs_err_prefix(err, "check %s: ", reg->checks[i].plugin->name);
+            return rc;
+        }
+    }
+    *out = hs;
+    return 0;
+}
+
+static int feed_batches(struct tpass *tp, struct hctx *hs, const struct cs_select *sel, const struct cs_scan_opts *o,
+                        uint64_t total, uint64_t *rows, struct cs_err *err)
+{
+    struct cs_cursor *cur = NULL;
+    const struct cs_batch *b;
+    size_t nchecks = tp->eng->reg->nchecks;
+    int rc = cs_source_select(tp->eng->src, sel, &cur, err);
+    while (rc == 0 && (rc = cs_cursor_next(cur, &b, err)) == 1) {
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < nchecks; i++)
+            if ((rc = hs[i].plugin->batch(hs[i].state, b, err)) != 0)
+                cs_err_prefix(err, "check %s: ", hs[i].plugin->name);
+        *rows += b->nrows;
+        if (o && o->progress)
+            o->progress(o->progress_ctx, tp->schema.table, *rows, total);
+    }
+    cs_cursor_close(cur);
+    return rc < 0 ? rc : 0;
+}
+
+static int finish_states(struct hctx *hs, size_t n, struct cs_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = hs[i].plugin->finish(hs[i].state, err);
+        if (rc != 0) {
+            cs_err_prefix(err, "check %s: ", hs[i].plugin->name);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int run_add_rows(struct cs_run *run, const char *table, uint64_t rows)
+{
+    struct cs_table_rows *t = realloc(run->tables, (run->ntables + 1) * sizeof(*t));
+    if (t == NULL)
+        return CS_ENOMEM;
+    run->tables = t;
+    t[run->ntables].table = strdup(table);
+    t[run->ntables].rows = rows;
+    run->ntables++;
+    run->rows_scanned += rows;
+    return t[run->ntables - 1].table ? 0 : CS_ENOMEM;
+}
+
+/* Read the selected rows once through every check. */
+static int tpass_run(struct tpass *tp, const struct cs_select *sel, const struct cs_scan_opts *o, uint64_t *rows,
+                     struct cs_err *err)
+{
+    uint64_t total = 0;
+    struct hctx *hs = NULL;
+    int rc;
+    *rows = 0;
+    if (o && o->count_rows && sel->where_col == NULL && cs_source_count(tp->eng->src, &tp->schema, &total, NULL) != 0)
+        total = 0;
+    if ((rc = init_states(tp, total, &hs, err)))
+        return rc;
+    size_t n = tp->eng->reg->nchecks;
+    if ((rc = feed_batches(tp, hs, sel, o, total, rows, err)) == 0)
+        rc = finish_states(hs, n, err);
+    destroy_states(hs, n);
+    if (rc == 0 && run_add_rows(tp->run, tp->schema.table, *rows) != 0)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* ---- runs ----------------------------------------------------------------- */
+
+static struct cs_run *run_new(const struct cs_engine *eng, int scope)
+{
+    struct cs_run *run = calloc(1, sizeof(*run));
+    if (run == NULL)
+        return NULL;
+    make_run_id(run->run_id);
+    run->scope = scope;
+    run->started = now_s();
+    memcpy(run->config_hash, eng->cfg->hash, sizeof(run->config_hash));
+    snprintf(run->source_kind, sizeof(run->source_kind), "%s", cs_source_kind(eng->src));
+    return run;
+}
+
+int cs_engine_scan_table(struct cs_engine *eng, const char *table, const struct cs_scan_opts *opts,
+                         struct cs_run **out, struct cs_err *err)
+{
+    struct tpass tp;
+    uint64_t rows;
+    struct cs_run *run = run_new(eng, CS_SCOPE_TABLE);
+    *out = NULL;
+    if (run == NULL || (run->table = strdup(table)) == NULL) {
+        cs_run_free(run);
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    }
+    int rc = tpass_open(&tp, eng, run, table, CS_MODE_TABLE, err);
+    if (rc == 0) {
+        struct cs_select sel = {.schema = &tp.schema};
+        rc = tpass_run(&tp, &sel, opts, &rows, err);
+    }
+    tpass_close(&tp);
+    if (rc != 0) {
+        cs_run_free(run);
+        return rc;
+    }
+    run->finished = now_s();
+    *out = run;
+    return 0;
+}
+
+/* Parse a customer id for a key column of the given type. */
+static int parse_customer(const char *id, int type, struct cs_keyval *kv, struct cs_err *err)
+{
+    kv->type = type == CS_TYPE_INT64 ? CS_TYPE_INT64 : CS_TYPE_TEXT;
+    kv->text = id;
+    if (kv->type == CS_TYPE_TEXT)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(id, &end, 10);
+    if (errno != 0 || end == id || *end != '\0' || id[0] == ' ' || id[0] == '\t')
+        return cs_err_set(err, CS_EUSAGE, "customer id \"%.64s\" is not an integer (the customer key is numeric)", id);
+    kv->i64 = v;
+    return 0;
+}
+
+static int customer_table(struct cs_engine *eng, struct cs_run *run, const struct cs_tableconf *tc, const char *id,
+                          const struct cs_scan_opts *opts, struct cs_err *err)
+{
+    struct tpass tp;
+    uint64_t rows = 0;
+    int rc = tpass_open(&tp, eng, run, tc->name, CS_MODE_CUSTOMER, err);
+    ssize_t kc = rc == 0 ? find_column(&tp.schema, tc->customer_key) : -1;
+    struct cs_select sel = {.schema = &tp.schema};
+    if (rc == 0) {
+        sel.where_col = tp.schema.cols[kc].name;
+        rc = parse_customer(id, tp.schema.cols[kc].type, &sel.where_val, err);
+        run->customer_is_int = sel.where_val.type == CS_TYPE_INT64;
+    }
+    if (rc == 0)
+        rc = cs_profile_attach(eng->profiles, eng->src, &tp.schema, tp.infos, err);
+    if (rc == 0)
+        rc = tpass_run(&tp, &sel, opts, &rows, err);
+    tpass_close(&tp);
+    return rc;
+}
+
+int cs_engine_scan_customer(struct cs_engine *eng, const char *customer_id, const struct cs_scan_opts *opts,
+                            struct cs_run **out, struct cs_err *err)
+{
+    struct cs_run *run = run_new(eng, CS_SCOPE_CUSTOMER);
+    int rc = 0, tables = 0;
+    *out = NULL;
+    if (run == NULL || (run->customer_id = strdup(customer_id)) == NULL) {
+        cs_run_free(run);
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == 0 && i < eng->cfg->ntables; i++) {
+        const struct cs_tableconf *tc = &eng->cfg->tables[i];
+        if (tc->customer_key == NULL)
+            continue;
+        tables++;
+        if ((rc = customer_table(eng, run, tc, customer_id, opts, err)) != 0)
+            cs_err_prefix(err, "table %s: ", tc->name);
+    }
+    if (rc == 0 && tables == 0)
+        rc = cs_err_set(err, CS_ECONFIG, "no table in the config has a customer_key, so customers cannot be looked up");
+    if (rc == 0 && run->rows_scanned == 0)
+        rc = cs_err_set(err, CS_ENOTFOUND, "customer %.64s was not found in any configured table", customer_id);
+    if (rc != 0) {
+        cs_run_free(run);
+        return rc;
+    }
+    run->finished = now_s();
+    *out = run;
+    return 0;
+}
+
+/* ---- engine --------------------------------------------------------------- */
+
+int cs_engine_new(struct cs_engine **out, const struct cs_config *cfg, const struct cs_registry *reg,
+                  struct cs_err *err)
+{
+    struct cs_engine *eng = calloc(1, sizeof(*eng));
+    *out = NULL;
+    if (eng == NULL)
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    eng->cfg = cfg;
+    eng->reg = reg;
+    struct cs_source_opts so = {.conn = cfg->source_odbc, .native_sqlite = cfg->native_sqlite,
+                                .batch_rows = cfg->batch_rows};
+    int rc = cs_source_open(&eng->src, &so, err);
+    if (rc == 0 && (eng->profiles = cs_profile_cache_new(cfg)) == NULL)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    if (rc != 0) {
+        cs_engine_free(eng);
+        return rc;
+    }
+    *out = eng;
+    return 0;
+}
+
+void cs_engine_free(struct cs_engine *eng)
+{
+    if (eng == NULL)
+        return;
+    cs_profile_cache_free(eng->profiles);
+    cs_source_close(eng->src);
+    free(eng);
+}
+
+void cs_run_free(struct cs_run *run)
+{
+    if (run == NULL)
+        return;
+    for (size_t i = 0; i < run->nfindings; i++) {
+        struct cs_finding *f = &run->findings[i];
+        free(f->check);
+        free(f->source);
+        free(f->table);
+        free(f->column);
+        free(f->kind);
+        free(f->message);
+        json_decref(f->sample_keys);
+    }
+    for (size_t i = 0; i < run->ntables; i++)
+        free(run->tables[i].table);
+    free(run->tables);
+    free(run->findings);
+    free(run->table);
+    free(run->customer_id);
+    free(run);
+}
+
+int cs_run_max_severity(const struct cs_run *run)
+{
+    int max = -1;
+    for (size_t i = 0; i < run->nfindings; i++)
+        if (run->findings[i].severity > max)
+            max = run->findings[i].severity;
+    return max;
+}

@@ -1,0 +1,97 @@
+/*
+** engine.h -- running checks over a table or over one customer's rows.
+**
+** An engine is per thread: it owns one source connection and a profile
+** cache, and borrows the (immutable, shareable) config and plugin registry.
+** The daemon gives each worker thread its own engine; the CLI makes one.
+**
+** A run produces a struct cs_run: the findings of every check (plugins
+** today, Lua rules through the same finding type later) with severity and
+** sample keys, and the number of rows scanned.  Runs never write to the
+** source database.
+**
+** Ownership: cs_engine_new/cs_engine_free; a run returned by a scan is the
+** caller's and is released with cs_run_free.
+*/
+#ifndef CS_ENGINE_H
+#define CS_ENGINE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "plugin.h"
+
+/** One finding, the same type for every check and rule. */
+struct cs_finding {
+    char *check;   /* "missing", "negative", "duplicate", "outlier", or a rule name */
+    char *source;  /* "builtin" or "lua" */
+    char *table;
+    char *column;
+    char *kind;
+    char *message;
+    uint64_t count, total, groups;
+    int severity;        /* enum cs_severity */
+    json_t *sample_keys; /* JSON array, owned */
+    int has_range;
+    double threshold, lower, upper;
+};
+
+enum cs_scope { CS_SCOPE_TABLE = 1, CS_SCOPE_CUSTOMER = 2 };
+
+/** Rows read per table in a run. */
+struct cs_table_rows {
+    char *table;
+    uint64_t rows;
+};
+
+struct cs_run {
+    char run_id[37];
+    int scope;
+    char *table;        /* CS_SCOPE_TABLE */
+    char *customer_id;  /* CS_SCOPE_CUSTOMER, as given */
+    int customer_is_int;
+    uint64_t rows_scanned;
+    double started, finished; /* unix seconds */
+    struct cs_table_rows *tables;
+    size_t ntables;
+    struct cs_finding *findings;
+    size_t nfindings, cap;
+    char config_hash[17];
+    char source_kind[16];
+};
+
+/** Progress callback: rows done out of total (total 0 when unknown). */
+typedef void (*cs_progress_fn)(void *ctx, const char *table, uint64_t done, uint64_t total);
+
+struct cs_scan_opts {
+    cs_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+    int count_rows;          /* ask the database for the row count first (for progress) */
+};
+
+struct cs_engine;
+
+/** Connect to the configured source. */
+int cs_engine_new(struct cs_engine **out, const struct cs_config *cfg, const struct cs_registry *reg,
+                  struct cs_err *err);
+void cs_engine_free(struct cs_engine *eng);
+
+/** Whole-table run: every row of the table. CS_ENOTFOUND for an unknown table. */
+int cs_engine_scan_table(struct cs_engine *eng, const char *table, const struct cs_scan_opts *opts,
+                         struct cs_run **out, struct cs_err *err);
+
+/**
+ * Per-customer run: the customer's rows in every configured table with a
+ * customer_key, outliers judged against cached table profiles.
+ * CS_EUSAGE for a malformed id, CS_ENOTFOUND when no table has the customer.
+ */
+int cs_engine_scan_customer(struct cs_engine *eng, const char *customer_id, const struct cs_scan_opts *opts,
+                            struct cs_run **out, struct cs_err *err);
+
+void cs_run_free(struct cs_run *run);
+
+/** Highest severity among the run's findings, -1 when there are none. */
+int cs_run_max_severity(const struct cs_run *run);
+
+#endif

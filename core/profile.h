@@ -1,0 +1,33 @@
+/*
+** profile.h -- table profiles for judging one customer's rows.
+**
+** A single customer's values cannot be judged for outliers on their own,
+** so a customer run attaches to every outlier-checked column the profile of
+** the whole table (count, mean, sd, quartiles, median, MAD; see
+** struct cs_profile).  Profiles are built by one full scan of the table's
+** outlier-checked columns and cached: in memory for the engine's lifetime,
+** and on disk under profile.cache_dir (when configured) for
+** profile.max_age_s seconds, keyed by table and config hash, so the next
+** process reuses them.  The disk cache is written atomically (temp file +
+** rename); a damaged or stale file is ignored and rebuilt.
+*/
+#ifndef CS_PROFILE_H
+#define CS_PROFILE_H
+
+#include "config.h"
+#include "source.h"
+
+struct cs_profile_cache;
+
+struct cs_profile_cache *cs_profile_cache_new(const struct cs_config *cfg);
+void cs_profile_cache_free(struct cs_profile_cache *pc);
+
+/**
+ * Point infos[i].profile at the table profile for every numeric column
+ * whose policy has an outlier method and that is not a key; build or load
+ * the profile first when needed.  The profiles live as long as the cache.
+ */
+int cs_profile_attach(struct cs_profile_cache *pc, struct cs_source *src, const struct cs_schema *schema,
+                      struct cs_column_info *infos, struct cs_err *err);
+
+#endif
