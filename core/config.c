@@ -557,6 +557,7 @@ void cs_config_policy(const struct cs_colconf *cc, int type, int is_key, struct 
     memset(out, 0, sizeof(*out));
     out->struct_size = sizeof(*out);
     out->outlier_method = (numeric && !is_key) ? CS_OUTLIER_ZSCORE : CS_OUTLIER_OFF;
+    out->outlier_threshold = 3.0;
     if (cc == NULL)
         return;
     if (cc->has_allow_negative)
@@ -573,29 +574,52 @@ void cs_config_policy(const struct cs_colconf *cc, int type, int is_key, struct 
     out->text_sentinels = cc->policy.text_sentinels;
 }
 
-void cs_config_redact(const char *conn, char *buf, size_t size)
+/* End of the attribute that starts at p: its ';', or the end of the string.
+ * A value in braces may hold ';' (ODBC escapes '}' inside as '}}'). */
+static const char *attr_end(const char *p)
+{
+    const char *eq = strchr(p, '='), *semi = strchr(p, ';');
+    if (eq == NULL || (semi != NULL && semi < eq))
+        return semi ? semi : p + strlen(p);
+    const char *v = eq + 1;
+    while (*v == ' ')
+        v++;
+    if (*v == '{') {
+        for (v++; *v; v++) {
+            if (v[0] == '}' && v[1] == '}')
+                v++;
+            else if (v[0] == '}')
+                break;
+        }
+        semi = strchr(v, ';');
+    }
+    return semi ? semi : p + strlen(p);
+}
+
+static int is_secret_key(const char *p, const char *eq)
 {
     static const char *const secret_keys[] = {"pwd", "password", "priv_key_file_pwd", "token", "passcode", NULL};
+    while (p < eq && *p == ' ')
+        p++;
+    for (const char *const *k = secret_keys; *k; k++)
+        if ((size_t)(eq - p) == strlen(*k) && strncasecmp(p, *k, eq - p) == 0)
+            return 1;
+    return 0;
+}
+
+void cs_config_redact(const char *conn, char *buf, size_t size)
+{
     size_t o = 0;
     const char *p = conn ? conn : "";
     while (*p && o + 1 < size) {
-        const char *eq = strchr(p, '='), *semi = strchr(p, ';');
-        if (semi == NULL)
-            semi = p + strlen(p);
-        int secret = 0;
-        for (const char *const *k = secret_keys; eq && eq < semi && *k; k++) {
-            const char *s = p;
-            while (s < eq && *s == ' ')
-                s++;
-            if ((size_t)(eq - s) == strlen(*k) && strncasecmp(s, *k, eq - s) == 0)
-                secret = 1;
-        }
-        size_t keep = secret ? (size_t)(eq - p + 1) : (size_t)(semi - p);
-        int n = snprintf(buf + o, size - o, "%.*s%s%s", (int)keep, p, secret ? "***" : "", *semi ? ";" : "");
+        const char *end = attr_end(p), *eq = memchr(p, '=', end - p);
+        int secret = eq != NULL && is_secret_key(p, eq);
+        size_t keep = secret ? (size_t)(eq - p + 1) : (size_t)(end - p);
+        int n = snprintf(buf + o, size - o, "%.*s%s%s", (int)keep, p, secret ? "***" : "", *end ? ";" : "");
         if (n < 0 || (size_t)n >= size - o)
             break;
         o += n;
-        p = *semi ? semi + 1 : semi;
+        p = *end ? end + 1 : end;
     }
     buf[o < size ? o : size - 1] = '\0';
 }

@@ -48,7 +48,9 @@ static int fold_repeat(const char *msg, time_t now)
         g_log.folded++;
         return 1;
     }
-    snprintf(g_log.last, sizeof(g_log.last), "%s", msg);
+    size_t n = strnlen(msg, sizeof(g_log.last) - 1); /* only a prefix is compared */
+    memcpy(g_log.last, msg, n);
+    g_log.last[n] = '\0';
     g_log.last_ts = now;
     return 0;
 }

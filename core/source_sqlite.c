@@ -1,1 +1,306 @@
-/* placeholder: being written */
+/*
+** source_sqlite.c -- the native SQLite reader (libsqlite3, read-only).
+**
+** Contract (source.h, source_impl.h): opens the file named by Database=
+** with SQLITE_OPEN_READONLY (file: URIs allowed) and a 5 s busy timeout,
+** describes tables from sqlite_master / pragma_table_info (exact name
+** first, then case-insensitive), and reads rows with one prepared statement
+** per cursor into one reused batch.
+**
+** SQLite stores any value in any column, so every cell is judged by its
+** storage class against the column's type: a value that is not a number of
+** the right kind (text 'abc', a non-integral REAL in an INTEGER column) is
+** marked nulls[] = 2 and the scan goes on.  Text is cut at CS_TEXT_CAP
+** bytes on a UTF-8 boundary.
+*/
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "source_impl.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct sqlite_source {
+    struct cs_source base;
+    sqlite3 *db;
+    char *path; /* for messages: a file name is not a secret */
+};
+
+struct sqlite_cursor {
+    struct cs_cursor base;
+    struct sqlite_source *src;
+    const struct cs_schema *schema;
+    struct cs_plan plan;
+    struct cs_batchbuf bb;
+    sqlite3_stmt *st;
+    uint64_t next_row; /* first_row of the next batch */
+    int done;
+};
+
+static const struct source_ops sqlite_ops;
+
+/* "reading table T from SQLite file F: <sqlite message>" */
+static int sq_fail(struct sqlite_source *s, struct cs_err *err, const char *what, const char *table)
+{
+    return cs_err_set(err, CS_ESOURCE, "%s %s from SQLite file %s: %s", what, table, s->path, sqlite3_errmsg(s->db));
+}
+
+/* ---- open / close ---- */
+
+static void sq_close(struct cs_source *base)
+{
+    struct sqlite_source *s = (struct sqlite_source *)base;
+    sqlite3_close_v2(s->db); /* _v2: defers if a cursor was left open */
+    free(s->path);
+    free(s);
+}
+
+/* sqlite3_open_v2 is lazy: a file that is no database fails only at the first read. */
+static int sq_probe(sqlite3 *db)
+{
+    return sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+}
+
+int cs_sqlite_open(struct cs_source **out, const char *path, size_t batch_rows, struct cs_err *err)
+{
+    struct sqlite_source *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    }
+    s->base.ops = &sqlite_ops;
+    s->base.dialect = CS_DIALECT_SQLITE;
+    s->base.batch_rows = batch_rows;
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS); /* a writer holding the lock: wait, don't fail */
+        rc = sq_probe(s->db);
+    }
+    if (rc != SQLITE_OK) {
+        cs_err_set(err, CS_ESOURCE, "cannot open SQLite file %s: %s; check the path in source.odbc", path,
+                   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        sq_close(&s->base);
+        return CS_ESOURCE;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+/* ---- describe ---- */
+
+/* Catalog spelling of `table`: exact first, then without regard to case. */
+static int sq_find_table(struct sqlite_source *s, const char *table, char **name, struct cs_err *err)
+{
+    static const char *const sql[2] = {
+        "SELECT name FROM sqlite_master WHERE type IN ('table','view') AND name = ?1",
+        "SELECT name FROM sqlite_master WHERE type IN ('table','view') AND name = ?1 COLLATE NOCASE ORDER BY name",
+    };
+    *name = NULL;
+    for (int pass = 0; pass < 2 && *name == NULL; pass++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, sql[pass], -1, &st, NULL) != SQLITE_OK)
+            return sq_fail(s, err, "looking up table", table);
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && (*name = strdup((const char *)sqlite3_column_text(st, 0))) == NULL)
+            rc = SQLITE_NOMEM;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            int code = sq_fail(s, err, "looking up table", table);
+            sqlite3_finalize(st);
+            return code;
+        }
+        sqlite3_finalize(st);
+    }
+    if (*name == NULL)
+        return cs_err_set(err, CS_ENOTFOUND, "table %s not found in SQLite file %s; check the table name", table,
+                          s->path);
+    return 0;
+}
+
+static int sq_describe(struct cs_source *base, const char *table, struct cs_schema *out, struct cs_err *err)
+{
+    struct sqlite_source *s = (struct sqlite_source *)base;
+    sqlite3_stmt *st = NULL;
+    int rc = sq_find_table(s, table, &out->table, err);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(s->db, "SELECT name, type FROM pragma_table_info(?1)", -1, &st, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "describing table", out->table);
+    sqlite3_bind_text(st, 1, out->table, -1, SQLITE_STATIC);
+    while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *decl = (const char *)sqlite3_column_text(st, 1);
+        rc = cs_schema_add(out, (const char *)sqlite3_column_text(st, 0), cs_type_from_decl(decl), err);
+    }
+    if (rc == SQLITE_DONE)
+        rc = 0;
+    else if (rc > 0)
+        rc = sq_fail(s, err, "describing table", out->table);
+    sqlite3_finalize(st);
+    if (rc == 0 && out->ncols == 0)
+        rc = cs_err_set(err, CS_ENOTFOUND, "table %s in SQLite file %s has no columns", out->table, s->path);
+    return rc;
+}
+
+/* ---- count ---- */
+
+static int sq_count(struct cs_source *base, const struct cs_schema *sch, uint64_t *out, struct cs_err *err)
+{
+    struct sqlite_source *s = (struct sqlite_source *)base;
+    sqlite3_stmt *st = NULL;
+    char *sql = NULL;
+    int rc = cs_count_sql(CS_DIALECT_SQLITE, sch, &sql, err);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+        rc = sq_fail(s, err, "counting rows of table", sch->table);
+    else
+        *out = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    free(sql);
+    return rc;
+}
+
+/* ---- select ---- */
+
+/* Bind the customer value as the filter column's type, so "42" finds 42 and text stays text. */
+static void sq_bind_where(sqlite3_stmt *st, int coltype, const struct cs_keyval *v)
+{
+    int64_t i;
+    double d;
+    if (v->type == CS_TYPE_INT64) {
+        if (coltype == CS_TYPE_TEXT) {
+            char buf[32];
+            snprintf(buf, sizeof(buf), "%lld", (long long)v->i64);
+            sqlite3_bind_text(st, 1, buf, -1, SQLITE_TRANSIENT);
+        } else {
+            sqlite3_bind_int64(st, 1, v->i64);
+        }
+    } else if (coltype == CS_TYPE_INT64 && cs_parse_i64(v->text, strlen(v->text), &i)) {
+        sqlite3_bind_int64(st, 1, i);
+    } else if (coltype == CS_TYPE_DOUBLE && cs_parse_f64(v->text, strlen(v->text), &d)) {
+        sqlite3_bind_double(st, 1, d);
+    } else {
+        sqlite3_bind_text(st, 1, v->text, -1, SQLITE_TRANSIENT); /* may match text stored in a numeric column */
+    }
+}
+
+static void sq_cursor_close(struct cs_cursor *base)
+{
+    struct sqlite_cursor *c = (struct sqlite_cursor *)base;
+    sqlite3_finalize(c->st);
+    cs_plan_free(&c->plan);
+    cs_batchbuf_free(&c->bb);
+    free(c);
+}
+
+static int sq_select(struct cs_source *base, const struct cs_select *sel, struct cs_cursor **out, struct cs_err *err)
+{
+    struct sqlite_source *s = (struct sqlite_source *)base;
+    struct sqlite_cursor *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    c->base.ops = &sqlite_ops;
+    c->src = s;
+    c->schema = sel->schema;
+    int rc = cs_plan_make(CS_DIALECT_SQLITE, sel, &c->plan, err);
+    if (rc == 0)
+        rc = cs_batchbuf_init(&c->bb, sel->schema, &c->plan, base->batch_rows, err);
+    if (rc == 0 && sqlite3_prepare_v2(s->db, c->plan.sql, -1, &c->st, NULL) != SQLITE_OK)
+        rc = sq_fail(s, err, "reading table", sel->schema->table);
+    if (rc == 0 && c->plan.where_idx >= 0)
+        sq_bind_where(c->st, sel->schema->cols[c->plan.where_idx].type, &sel->where_val);
+    if (rc != 0) {
+        sq_cursor_close(&c->base);
+        return rc;
+    }
+    *out = &c->base;
+    return 0;
+}
+
+/* An INTEGER column: integers, integral REALs and integer text are values, the rest invalid. */
+static uint8_t sq_int_cell(sqlite3_stmt *st, int i, int64_t *out)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: *out = sqlite3_column_int64(st, i); return 0;
+    case SQLITE_FLOAT: return cs_f64_to_i64(sqlite3_column_double(st, i), out) ? 0 : 2;
+    case SQLITE_TEXT:
+        return cs_parse_i64((const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i), out) ? 0 : 2;
+    default: return 2; /* BLOB */
+    }
+}
+
+/* A REAL column: any number, or text that is a number; the rest invalid. */
+static uint8_t sq_double_cell(sqlite3_stmt *st, int i, double *out)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: *out = (double)sqlite3_column_int64(st, i); return 0;
+    case SQLITE_FLOAT: *out = sqlite3_column_double(st, i); return 0;
+    case SQLITE_TEXT:
+        return cs_parse_f64((const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i), out) ? 0 : 2;
+    default: return 2;
+    }
+}
+
+/* Fill row `row` of the batch from the statement's current row. */
+static void sq_read_row(struct sqlite_cursor *c, size_t row)
+{
+    for (size_t i = 0; i < c->plan.ncols; i++) {
+        struct cs_colbuf *cb = &c->bb.cb[i];
+        int type = c->bb.cols[i].type;
+        if (sqlite3_column_type(c->st, (int)i) == SQLITE_NULL) {
+            cb->nulls[row] = 1;
+            if (type == CS_TYPE_TEXT)
+                cs_batchbuf_text(&c->bb, i, row, "", 0);
+            continue;
+        }
+        if (type == CS_TYPE_INT64) {
+            cb->i64[row] = 0;
+            cb->nulls[row] = sq_int_cell(c->st, (int)i, &cb->i64[row]);
+        } else if (type == CS_TYPE_DOUBLE) {
+            cb->f64[row] = 0;
+            cb->nulls[row] = sq_double_cell(c->st, (int)i, &cb->f64[row]);
+        } else {
+            const char *t = (const char *)sqlite3_column_text(c->st, (int)i);
+            cs_batchbuf_text(&c->bb, i, row, t ? t : "", t ? (size_t)sqlite3_column_bytes(c->st, (int)i) : 0);
+            cb->nulls[row] = 0;
+        }
+    }
+}
+
+static int sq_next(struct cs_cursor *base, const struct cs_batch **out, struct cs_err *err)
+{
+    struct sqlite_cursor *c = (struct sqlite_cursor *)base;
+    size_t n = 0;
+    while (!c->done && n < c->bb.cap) {
+        int rc = sqlite3_step(c->st);
+        if (rc == SQLITE_DONE) {
+            c->done = 1;
+        } else if (rc == SQLITE_ROW) {
+            sq_read_row(c, n++);
+        } else {
+            c->done = 1;
+            return sq_fail(c->src, err, "reading table", c->schema->table);
+        }
+    }
+    if (n == 0)
+        return 0;
+    c->bb.batch.nrows = n;
+    c->bb.batch.first_row = c->next_row;
+    c->next_row += n;
+    *out = &c->bb.batch;
+    return 1;
+}
+
+static const struct source_ops sqlite_ops = {
+    .kind = "sqlite-native",
+    .close = sq_close,
+    .describe = sq_describe,
+    .count = sq_count,
+    .select = sq_select,
+    .next = sq_next,
+    .cursor_close = sq_cursor_close,
+};

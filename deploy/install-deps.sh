@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages CreditSense needs to build, run and test,
-# skipping those already present.  Usage: deploy/install-deps.sh [--test]
-# (--test adds what only the test suite and benchmarks need).
+# skipping those already present.  Usage: deploy/install-deps.sh [--test|--bench]
+# (--test adds what only the test suite needs, --bench what the benchmarks need).
 set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libjansson-dev libcurl4-openssl-dev unixodbc-dev unixodbc
             libsqliteodbc odbc-postgresql libsqlite3-dev sqlite3 liblua5.4-dev libh2o-evloop-dev libh2o-dev libssl-dev
             zlib1g-dev python3)
 test_pkgs=(postgresql-15)
+bench_pkgs=(python3-pandas time)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+[ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""run.py -- measure CreditSense and its pandas peer side by side; write BENCHMARKS.md.
+
+Usage: run.py BUILD_DIR   (bench/run.sh builds a release build and calls this)
+
+For each data-set size it generates the sample database, then times, best of
+REPEAT runs, with peak resident memory from /usr/bin/time:
+  * creditsense scan, native SQLite reader
+  * creditsense scan through the SQLite ODBC driver
+  * the pandas peer (bench/peer_pandas.py) doing the same checks
+  * the floor: sqlite3's own shell reading every row (no checks at all)
+and checks that CreditSense and pandas found the same defects.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+BUILD = os.path.abspath(sys.argv[1])
+EXE = os.path.join(BUILD, "creditsense")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(BUILD, "bench-data")
+SIZES = [int(s) for s in os.environ.get("SIZES", "30000 300000").split()]
+REPEAT = int(os.environ.get("REPEAT", "3"))
+TABLES = ["SAMPLE_APPLICATION", "SAMPLE_INSTALLMENTS"]
+
+
+def timed(argv, env=None):
+    """(seconds, peak RSS in MiB, stdout) of one run; raises on failure."""
+    e = dict(os.environ, **(env or {}))
+    t0 = time.monotonic()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, capture_output=True, text=True, env=e)
+    dt = time.monotonic() - t0
+    if p.returncode not in (0, 1):
+        raise RuntimeError("%s failed (%d): %s" % (argv[0], p.returncode, p.stderr[-2000:]))
+    rss_kib = int(p.stderr.strip().splitlines()[-1])
+    return dt, rss_kib / 1024.0, p.stdout
+
+
+def best(argv, env=None):
+    runs = [timed(argv, env) for _ in range(REPEAT)]
+    return min(r[0] for r in runs), max(r[1] for r in runs), runs[0][2]
+
+
+def config_for(db, native):
+    cfg = json.load(open(os.path.join(ROOT, "deploy", "creditsense.json")))
+    cfg["source"]["odbc"] = "Driver=SQLite3;Database=" + db
+    cfg["source"]["native_sqlite"] = native
+    cfg.pop("profile", None)
+    path = os.path.join(DATA, "bench-%s.json" % ("native" if native else "odbc"))
+    json.dump(cfg, open(path, "w"))
+    return path
+
+
+def odbc_env():
+    d = os.path.join(DATA, "odbc")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "odbcinst.ini"), "w") as f:
+        f.write("[SQLite3]\nDriver=/usr/lib/x86_64-linux-gnu/odbc/libsqlite3odbc.so\n")
+    return {"ODBCSYSINI": d}
+
+
+def findings_of(report_json):
+    rep = json.loads(report_json)
+    return {"%s|%s|%s" % (f["check"], f["column"], f["kind"]): f["count"] for f in rep["findings"]}, rep["rows_scanned"]
+
+
+def compare(ours, theirs):
+    """Keys where the two tools disagree (outlier counts may differ by float rounding at the bounds)."""
+    diff = []
+    for k in sorted(set(ours) | set(theirs)):
+        if ours.get(k) != theirs.get(k):
+            diff.append("%s: creditsense %s, pandas %s" % (k, ours.get(k), theirs.get(k)))
+    return diff
+
+
+def measure(n, env):
+    db = os.path.join(DATA, "sample-%d.db" % n)
+    if not os.path.exists(db):
+        subprocess.run([EXE, "demo-data", "--out", db, "--customers", str(n)], check=True)
+    native, odbc = config_for(db, True), config_for(db, False)
+    rows = []
+    for table in TABLES:
+        cs = best([EXE, "scan", "--config", native, "--table", table])
+        co = best([EXE, "scan", "--config", odbc, "--table", table], env)
+        pd_ = best(["/usr/bin/python3", os.path.join(ROOT, "bench", "peer_pandas.py"), native, db, table])
+        floor = best(["sqlite3", db, 'SELECT * FROM "%s"' % table, "-cmd", ".output /dev/null"])
+        ours, nrows = findings_of(cs[2])
+        diff = compare(ours, json.loads(pd_[2]))
+        rows.append((n, table, nrows, cs, co, pd_, floor, diff))
+        print("%d %s: creditsense %.2fs %.0fMiB, odbc %.2fs %.0fMiB, pandas %.2fs %.0fMiB, floor %.2fs; %d differences"
+              % (n, table, cs[0], cs[1], co[0], co[1], pd_[0], pd_[1], floor[0], len(diff)), file=sys.stderr)
+    return rows
+
+
+def write_report(results):
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    pdv = subprocess.run(["/usr/bin/python3", "-c", "import pandas; print(pandas.__version__)"],
+                         capture_output=True, text=True).stdout.strip()
+    out = ["# Benchmarks", "",
+           "Reproduce with `bash bench/run.sh` (release build; `SIZES` and `REPEAT` select the data-set",
+           "sizes and the runs per measurement). Both tools run in the same invocation, on the same",
+           "generated SQLite database, doing the same checks under the same policies",
+           "(`deploy/creditsense.json`): missing values and sentinels, negatives, duplicate keys or rows,",
+           "and outliers. Times are the best of %d runs (wall clock), memory the peak resident set" % REPEAT,
+           "(`/usr/bin/time -f %M`). The floor is sqlite3's own shell reading every row with no checks.", "",
+           "Machine: %s, %d cores, %s; pandas %s." % (cpu or platform.processor(), os.cpu_count(),
+                                                      platform.platform(), pdv), "",
+           "| customers | table | rows | creditsense (native) | creditsense (SQLite ODBC) | pandas peer | "
+           "speed-up vs pandas | sqlite3 floor | findings agree |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    for n, table, nrows, cs, co, pd_, floor, diff in results:
+        agree = "yes" if not diff else "%d differ" % len(diff)
+        out.append("| %s | %s | %s | %.2f s, %.0f MiB | %.2f s, %.0f MiB | %.2f s, %.0f MiB | %.1fx | %.2f s | %s |"
+                   % (f"{n:,}", table, f"{nrows:,}", cs[0], cs[1], co[0], co[1], pd_[0], pd_[1], pd_[0] / cs[0],
+                      floor[0], agree))
+    diffs = [(n, t, d) for n, t, _, _, _, _, _, diff in results for d in diff]
+    if diffs:
+        out += ["", "Differences between the two tools' findings:", ""]
+        out += ["- %d customers, %s: %s" % d for d in diffs]
+    out += ["", "Notes:", "",
+            "- Memory of a CreditSense table scan is bounded by the batch size except for the exact",
+            "  statistics of outlier-checked numeric columns (8 bytes per value) and the duplicate-key",
+            "  hash set; see docs/checks.md. pandas holds the whole table as Python objects.",
+            "- The ODBC column shows the cost of Debian's SQLite ODBC driver, which is why the native",
+            "  reader is the default for SQLite files; every other database is read through ODBC.", ""]
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write("\n".join(out))
+
+
+def main():
+    os.makedirs(DATA, exist_ok=True)
+    env = odbc_env()
+    results = []
+    for n in SIZES:
+        results += measure(n, env)
+    write_report(results)
+    print("wrote BENCHMARKS.md", file=sys.stderr)
+
+
+main()

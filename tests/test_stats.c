@@ -1,0 +1,337 @@
+/*
+** test_stats.c -- core/stats.c against hand-computed statistics.
+**
+** Expected values follow numpy's definitions (np.mean, np.std with ddof=0,
+** np.quantile method="linear", MAD = np.median(abs(x - np.median(x)))),
+** worked out by hand in the comments.  Also: what counts as usable, the
+** extremes' key capture and release, and the order of count_outside's keys.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+#include "tap.h"
+
+static int near(double a, double b)
+{
+    return fabs(a - b) <= 1e-9 * (1.0 + fabs(b));
+}
+#define NEAR(a, b) near((a), (b))
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct cs_profile profile_of(const double *v, size_t n)
+{
+    struct cs_profile p;
+    struct cs_stats *s = cs_stats_new(NULL, NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        cs_stats_push(s, v[i], CS_KEYREF_NONE);
+    cs_stats_profile(s, &p);
+    cs_stats_free(s);
+    return p;
+}
+
+/* Key bookkeeping for the capture/release tests: key = row position in the run. */
+struct keylog {
+    size_t captures, drops, bad_drops;
+    uint8_t live[4096];
+};
+
+static cs_keyref log_keyfn(void *ctx, const struct cs_batch *b, size_t row)
+{
+    struct keylog *k = ctx;
+    cs_keyref key = (cs_keyref)(b->first_row + row);
+    k->captures++;
+    k->live[key] = 1;
+    return key;
+}
+
+static void log_dropfn(void *ctx, cs_keyref key)
+{
+    struct keylog *k = ctx;
+    if (key >= sizeof(k->live) || !k->live[key])
+        k->bad_drops++; /* dropped twice, or never captured */
+    else
+        k->live[key] = 0;
+    k->drops++;
+}
+
+static size_t live_count(const struct keylog *k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(k->live); i++)
+        n += k->live[i];
+    return n;
+}
+
+/* A one-column double batch over values[first..first+n). */
+struct dbatch {
+    struct cs_column col;
+    struct cs_batch b;
+    uint8_t nulls[4096];
+};
+
+static void dbatch_init(struct dbatch *d, const double *values, size_t first, size_t n)
+{
+    memset(d, 0, sizeof(*d));
+    d->col = (struct cs_column){.name = "V", .type = CS_TYPE_DOUBLE, .nulls = d->nulls, .f64 = values + first};
+    d->b = (struct cs_batch){.nrows = n, .ncols = 1, .cols = &d->col, .first_row = first};
+}
+
+/* Add values[0..n) in batches of `per`, keys captured through k. */
+static struct cs_stats *stats_from(const double *values, size_t n, size_t per, struct keylog *k)
+{
+    struct cs_stats *s = cs_stats_new(log_keyfn, log_dropfn, k);
+    struct dbatch d;
+    for (size_t first = 0; first < n; first += per) {
+        dbatch_init(&d, values, first, n - first < per ? n - first : per);
+        cs_stats_add(s, &d.b, 0, NULL);
+    }
+    return s;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_small_profiles(void)
+{
+    /* [1,2,3,4,10]: mean 4; pop var (9+4+1+0+36)/5 = 10; q at pos 1,2,3 = 2,3,4;
+     * |x-3| = 2,1,0,1,7 -> sorted 0,1,1,2,7 -> MAD 1. */
+    double a[] = {10, 3, 1, 4, 2};
+    struct cs_profile p = profile_of(a, 5);
+    ok(p.count == 5 && p.struct_size == sizeof(p), "odd n: count 5, struct_size set");
+    ok(NEAR(p.mean, 4) && NEAR(p.sd, sqrt(10.0)), "odd n: mean 4, sd sqrt(10) (got %g, %g)", p.mean, p.sd);
+    ok(p.min == 1 && p.max == 10, "odd n: min 1, max 10");
+    ok(p.q1 == 2 && p.median == 3 && p.q3 == 4, "odd n: quartiles 2,3,4 (got %g %g %g)", p.q1, p.median, p.q3);
+    ok(p.mad == 1, "odd n: MAD 1 (got %g)", p.mad);
+
+    /* [1,2,3,4]: q1 pos .75 -> 1.75, median pos 1.5 -> 2.5, q3 pos 2.25 -> 3.25;
+     * var = (2.25+.25+.25+2.25)/4 = 1.25; |x-2.5| = 1.5,.5,.5,1.5 -> MAD (0.5+1.5)/2 = 1. */
+    double b[] = {4, 1, 3, 2};
+    p = profile_of(b, 4);
+    ok(p.q1 == 1.75 && p.median == 2.5 && p.q3 == 3.25, "even n: quartiles 1.75,2.5,3.25 (got %g %g %g)", p.q1,
+       p.median, p.q3);
+    ok(NEAR(p.mean, 2.5) && NEAR(p.sd, sqrt(1.25)) && p.mad == 1, "even n: mean 2.5, sd sqrt(1.25), MAD 1");
+
+    /* sorted -5,1,2,3,3,7,9,100: q1 pos 1.75 -> 1.75; median pos 3.5 -> 3; q3 pos 5.25 -> 7.5;
+     * mean 120/8 = 15; squares of deviations sum to 8378 -> var 1047.25;
+     * |x-3| sorted 0,0,1,2,4,6,8,97 -> MAD (2+4)/2 = 3. */
+    double c[] = {7, 1, 3, 3, 9, 100, -5, 2};
+    p = profile_of(c, 8);
+    ok(p.q1 == 1.75 && p.median == 3 && p.q3 == 7.5, "skewed: quartiles 1.75,3,7.5 (got %g %g %g)", p.q1, p.median,
+       p.q3);
+    ok(NEAR(p.mean, 15) && NEAR(p.sd, sqrt(1047.25)), "skewed: mean 15, sd sqrt(1047.25) (got %g, %g)", p.mean, p.sd);
+    ok(p.mad == 3 && p.min == -5 && p.max == 100, "skewed: MAD 3, min -5, max 100 (got MAD %g)", p.mad);
+}
+
+static void test_degenerate(void)
+{
+    struct cs_profile p;
+    struct cs_stats *s = cs_stats_new(NULL, NULL, NULL);
+    ok(cs_stats_profile(s, &p) == 0 && p.count == 0 && p.mean == 0 && p.sd == 0 && p.mad == 0,
+       "n=0: profile succeeds with count 0 and zeros");
+    size_t nk = 99;
+    cs_keyref keys[4];
+    ok(cs_stats_count_outside(s, 0, 1, keys, 4, &nk) == 0 && nk == 0, "n=0: nothing outside, no keys");
+    cs_stats_push(s, 42.5, CS_KEYREF_NONE);
+    cs_stats_profile(s, &p);
+    ok(p.count == 1 && p.mean == 42.5 && p.sd == 0 && p.mad == 0, "n=1: mean is the value, sd 0, MAD 0");
+    ok(p.min == 42.5 && p.max == 42.5 && p.q1 == 42.5 && p.median == 42.5 && p.q3 == 42.5,
+       "n=1: every quantile is the value");
+    /* adding after a profile: the next profile sees everything */
+    cs_stats_push(s, 2.5, CS_KEYREF_NONE);
+    cs_stats_push(s, NAN, CS_KEYREF_NONE);
+    cs_stats_push(s, INFINITY, CS_KEYREF_NONE);
+    cs_stats_profile(s, &p);
+    ok(p.count == 2 && p.mean == 22.5 && p.sd == 20 && p.median == 22.5,
+       "push after profile counts; push ignores NaN and inf (count %llu)", (unsigned long long)p.count);
+    cs_stats_free(s);
+    cs_stats_free(NULL);
+    ok(1, "cs_stats_free(NULL) is harmless");
+}
+
+/* Welford and the merge-walk MAD against a naive two-pass / sort-the-deviations computation. */
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double naive_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(double), cmp_d);
+    double pos = (double)(n - 1) * 0.5;
+    size_t lo = (size_t)pos;
+    return lo + 1 < n ? v[lo] + (v[lo + 1] - v[lo]) * (pos - (double)lo) : v[lo];
+}
+
+static void test_against_naive(size_t n)
+{
+    double *v = malloc(n * sizeof(double)), *w = malloc(n * sizeof(double));
+    uint64_t x = 88172645463325252ull;
+    double sum = 0, ss = 0;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+        v[i] = (double)(x % 100000) / 7.0 - 3000.0 + (i % 97 == 0 ? 1e6 : 0);
+        sum += v[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        ss += (v[i] - sum / (double)n) * (v[i] - sum / (double)n);
+    struct cs_profile p = profile_of(v, n);
+    memcpy(w, v, n * sizeof(double));
+    double med = naive_median(w, n);
+    for (size_t i = 0; i < n; i++)
+        w[i] = fabs(v[i] - med);
+    double mad = naive_median(w, n);
+    ok(NEAR(p.mean, sum / (double)n) && NEAR(p.sd, sqrt(ss / (double)n)), "n=%zu: mean and sd match two-pass", n);
+    ok(NEAR(p.median, med) && NEAR(p.mad, mad), "n=%zu: median and MAD match sort-based (%g vs %g)", n, p.mad, mad);
+    free(v);
+    free(w);
+}
+
+static void test_usable(void)
+{
+    double sent[] = {365243, -1};
+    struct cs_column_policy pol = {.struct_size = sizeof(pol), .n_sentinels = 2, .sentinels = sent};
+    ok(cs_stats_usable(1.5, &pol) && cs_stats_usable(-2, &pol) && cs_stats_usable(0, NULL), "plain values usable");
+    ok(!cs_stats_usable(NAN, NULL) && !cs_stats_usable(INFINITY, NULL) && !cs_stats_usable(-INFINITY, &pol),
+       "NaN and +-inf are not usable");
+    ok(!cs_stats_usable(365243, &pol) && !cs_stats_usable(-1, &pol) && cs_stats_usable(365243, NULL),
+       "sentinels are not usable under their policy, usable without one");
+
+    /* A batch: rows 0..7 = 1, NULL, invalid(2), NaN, inf, 365243, 3, -inf; int column alike. */
+    double f[] = {1, 999, 888, NAN, INFINITY, 365243, 3, -INFINITY};
+    int64_t iv[] = {10, 0, 0, 365243, 20, 30, -1, 40};
+    uint8_t fn[] = {0, 1, 2, 0, 0, 0, 0, 0}, in[] = {0, 1, 2, 0, 0, 0, 0, 0};
+    const char *tx[] = {"1", "2", "3", "4", "5", "6", "7", "8"};
+    uint32_t tl[] = {1, 1, 1, 1, 1, 1, 1, 1};
+    uint8_t tn[8] = {0};
+    struct cs_column cols[] = {
+        {.name = "F", .type = CS_TYPE_DOUBLE, .nulls = fn, .f64 = f},
+        {.name = "I", .type = CS_TYPE_INT64, .nulls = in, .i64 = iv},
+        {.name = "T", .type = CS_TYPE_TEXT, .nulls = tn, .text = tx, .text_len = tl},
+    };
+    struct cs_batch b = {.nrows = 8, .ncols = 3, .cols = cols};
+    struct cs_profile p;
+    struct cs_stats *s = cs_stats_new(NULL, NULL, NULL);
+    ok(cs_stats_add(s, &b, 0, &pol) == 0, "add double column");
+    cs_stats_profile(s, &p);
+    ok(p.count == 2 && p.mean == 2 && p.min == 1 && p.max == 3,
+       "double column: only 1 and 3 usable (count %llu)", (unsigned long long)p.count);
+    cs_stats_free(s);
+    s = cs_stats_new(NULL, NULL, NULL);
+    cs_stats_add(s, &b, 1, &pol);
+    cs_stats_profile(s, &p);
+    ok(p.count == 4 && p.mean == 25 && p.min == 10 && p.max == 40,
+       "int column: NULL, invalid, 365243 and -1 (sentinels) skipped (count %llu)", (unsigned long long)p.count);
+    ok(cs_stats_add(s, &b, 2, &pol) == 0 && cs_stats_profile(s, &p) == 0 && p.count == 4,
+       "text column adds nothing");
+    ok(cs_stats_add(s, &b, 3, &pol) != 0, "column index out of range is an error");
+    cs_stats_free(s);
+}
+
+/* Values v[r] = a permutation of 0..n-1 (multiplicative, so every region of the run holds extremes). */
+static void permutation(double *v, size_t *pos_of, size_t n, size_t mult)
+{
+    for (size_t r = 0; r < n; r++) {
+        size_t val = (r * mult + 17) % n;
+        v[r] = (double)val;
+        pos_of[val] = r;
+    }
+}
+
+static void test_extremes_keys(void)
+{
+    enum { N = 1000 };
+    static double v[N];
+    static size_t pos_of[N];
+    permutation(v, pos_of, N, 7919);
+    struct keylog *k = calloc(1, sizeof(*k));
+    struct cs_stats *s = stats_from(v, N, 128, k);
+    ok(k->captures < N / 2, "keys captured only on entering the extremes (%zu captures for %d values)", k->captures,
+       N);
+    ok(k->bad_drops == 0, "every dropped key was captured and dropped once");
+    ok(k->captures - k->drops == 2 * CS_STATS_EXTREMES && live_count(k) == 2 * CS_STATS_EXTREMES,
+       "drops = captures - kept (%zu - %zu = 20)", k->captures, k->drops);
+
+    /* Outside [5, 990]: values 0..4 (distance 5..1) and 991..999 (distance 1..9): 14 in all.
+     * Farthest first, ties low before high: 999 998 997 996 0 995 1 994 2 993. */
+    cs_keyref keys[20];
+    size_t nk = 0;
+    ok(cs_stats_count_outside(s, 5, 990, keys, 10, &nk) == 14 && nk == 10, "14 outside [5, 990], 10 keys");
+    const double want[] = {999, 998, 997, 996, 0, 995, 1, 994, 2, 993};
+    int order = 1;
+    for (size_t i = 0; i < 10; i++)
+        order &= keys[i] == pos_of[(size_t)want[i]];
+    ok(order, "keys come farthest outside first");
+    ok(cs_stats_count_outside(s, 500, 500.5, keys, 20, &nk) == N - 1 && nk == 20 && keys[0] == pos_of[0] &&
+           keys[1] == pos_of[1] && keys[2] == pos_of[999] && keys[3] == pos_of[2],
+       "999 offenders: count exact, keys limited to the 20 kept extremes: 0, 1, 999, 2 (500, 499, 498.5, 498 out)");
+    ok(cs_stats_count_outside(s, 500, 500.5, NULL, 20, &nk) == N - 1 && nk == 0, "NULL keys: count only");
+    ok(cs_stats_count_outside(s, -1, 1000, keys, 10, &nk) == 0 && nk == 0, "nothing outside [-1, 1000]");
+    cs_stats_free(s);
+    ok(k->drops + 2 * CS_STATS_EXTREMES == k->captures, "free leaves the kept keys to their owner");
+    free(k);
+
+    /* Ascending input: every value enters the high set, so every value is captured once. */
+    for (size_t r = 0; r < N; r++)
+        v[r] = (double)r;
+    k = calloc(1, sizeof(*k));
+    s = stats_from(v, N, 100, k);
+    ok(k->captures == N && k->drops == N - 2 * CS_STATS_EXTREMES && k->bad_drops == 0,
+       "ascending: %zu captures, %zu drops", k->captures, k->drops);
+    cs_stats_free(s);
+    free(k);
+}
+
+/* Fewer than 2*EXTREMES values: one capture can sit in both sets; it is dropped only when it leaves both. */
+static void test_shared_keys(void)
+{
+    double v[15];
+    for (size_t r = 0; r < 15; r++)
+        v[r] = (double)(r + 1);
+    struct keylog *k = calloc(1, sizeof(*k));
+    struct cs_stats *s = stats_from(v, 5, 5, k);
+    cs_keyref keys[20];
+    size_t nk;
+    ok(k->captures == 5 && k->drops == 0, "5 values: 5 captures, each held by both sets, none dropped");
+    /* lower > upper: every value is both below and above; each key must appear once */
+    ok(cs_stats_count_outside(s, 10, 0, keys, 20, &nk) == 5 && nk == 5, "a capture in both sets is named once");
+    cs_stats_free(s);
+    memset(k, 0, sizeof(*k));
+    s = stats_from(v, 15, 4, k);
+    /* low keeps 1..10, high keeps 6..15; 1..5 left high but stay in low: no drop */
+    ok(k->captures == 15 && k->drops == 0 && live_count(k) == 15, "15 ascending values: 15 live keys, 0 drops");
+    cs_stats_free(s);
+    free(k);
+}
+
+static void test_pushed_keys(void)
+{
+    struct keylog *k = calloc(1, sizeof(*k));
+    struct cs_stats *s = cs_stats_new(log_keyfn, log_dropfn, k);
+    for (cs_keyref i = 0; i < 100; i++)
+        cs_stats_push(s, (double)i, 1000 + i);
+    cs_keyref keys[3];
+    size_t nk;
+    ok(cs_stats_count_outside(s, 2, 97, keys, 3, &nk) == 4 && nk == 3 && keys[0] == 1000 && keys[1] == 1099 &&
+           keys[2] == 1001,
+       "pushed keys are returned: 0 and 99 (2 out), then 1 (1 out, low before high)");
+    ok(k->captures == 0 && k->drops == 0, "pushed keys are the caller's: keyfn and dropfn never called");
+    cs_stats_free(s);
+    free(k);
+}
+
+int main(void)
+{
+    test_small_profiles();
+    test_degenerate();
+    test_against_naive(1001);
+    test_against_naive(1000);
+    test_usable();
+    test_extremes_keys();
+    test_shared_keys();
+    test_pushed_keys();
+    return tap_done();
+}
