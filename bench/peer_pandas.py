@@ -36,8 +36,8 @@ def outlier_bounds(x, method, thr):
         sd = x.std(ddof=0)
         return (x.mean() - thr * sd, x.mean() + thr * sd) if sd > 0 else None
     if method == "iqr":
-        q1, q3 = x.quantile(0.25), x.quantile(0.75)
-        return q1 - thr * (q3 - q1), q3 + thr * (q3 - q1)
+        q1, q3 = x.quantile(0.25), x.quantile(0.75)  # a zero IQR says nothing: skipped, as CreditSense does
+        return (q1 - thr * (q3 - q1), q3 + thr * (q3 - q1)) if q3 > q1 else None
     med = x.median()
     mad = (x - med).abs().median()
     return (med - thr * 1.4826 * mad, med + thr * 1.4826 * mad) if mad > 0 else None
@@ -45,6 +45,7 @@ def outlier_bounds(x, method, thr):
 
 def check_column(df, name, conf, is_key, found):
     s = df[name]
+    nulls = int(s.isna().sum())  # before coercion: unreadable text is "invalid", not NULL
     numeric = pd.api.types.is_numeric_dtype(s)
     if not numeric:  # SQLite lets text into numeric columns; coerce like the engine's "invalid"
         coerced = pd.to_numeric(s, errors="coerce")
@@ -53,7 +54,6 @@ def check_column(df, name, conf, is_key, found):
             if invalid:
                 found["missing|%s|invalid" % name] = invalid
             s, numeric = coerced, True
-    nulls = int(s.isna().sum())
     if nulls:
         found["missing|%s|null" % name] = nulls
     sentinels = conf.get("sentinels", [])

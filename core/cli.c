@@ -5,6 +5,14 @@
 **   creditsense scan --config FILE --table NAME [--format json|text] [--fail-on SEVERITY]
 **   creditsense customer --config FILE --id ID [--format json|text] [--fail-on SEVERITY]
 **   creditsense demo-data --out FILE.db [--customers N] [--seed S]
+**   creditsense rules list|check --config FILE [--format text|json]
+**   creditsense history --config FILE [--customer ID | --table NAME] [--limit N] [--format json|text]
+**   creditsense advise --config FILE --run RUN_ID [--format json|text]
+** scan and customer also take --advise: the report gains "advisor" and
+** "suggestions" (advisor_cli.h), stored in DQ_AI_SUGGESTIONS with the run.
+** scan and customer also take --store / --no-store (default: store the run,
+** unless the config says "store": {"enabled": false}); a stored run's JSON
+** has "stored": true, and a store that cannot be used is exit status 2.
 ** Exit status: 0 after a good run, 1 when --fail-on is met, 2 with a message
 ** on stderr for usage, config, connection and data errors and for an
 ** unknown customer.  JSON goes to stdout, logs and progress to stderr.
@@ -20,13 +28,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "advisor_cli.h"
 #include "config.h"
 #include "demodata.h"
+#include "drift.h"
 #include "engine.h"
 #include "err.h"
+#include "history.h"
 #include "log.h"
 #include "plugin.h"
 #include "report.h"
+#include "server.h"
+#include "rules.h"
+#include "store.h"
 
 #define EXIT_FINDINGS 1
 #define EXIT_ERROR 2
@@ -35,6 +49,11 @@ struct cli_opts {
     const char *config, *table, *id, *format, *out;
     int fail_on;
     uint64_t customers, seed;
+    int store;                /* 1 --store, 0 --no-store, -1 as the config says */
+    const char *customer;     /* history --customer */
+    uint64_t limit;           /* history --limit */
+    int advise;               /* scan/customer --advise */
+    const char *run;          /* advise --run */
 };
 
 static const char USAGE[] =
@@ -47,8 +66,22 @@ static const char USAGE[] =
     "             check one customer's rows in every configured table\n"
     "  demo-data  --out FILE.db [--customers N] [--seed S]\n"
     "             write a SQLite database of realistic Home Credit-style sample data\n"
+    "  rules list --config FILE [--format text|json]\n"
+    "             show the Lua rules of the rules directory (see lua/README.md)\n"
+    "  rules check --config FILE [--format text|json]\n"
+    "             load every rule file and check its tables and columns; exit 2 when any is broken\n"
+    "  history    --config FILE [--customer ID | --table NAME] [--limit N] [--format json|text]\n"
+    "             list past runs and their findings from the run store\n"
+    "  advise     --config FILE --run RUN_ID [--format json|text]\n"
+    "             ask the advisor again about a stored run's anomalies that have no advice yet\n"
+    "  serve      --config FILE [--listen HOST:PORT]\n"
+    "             run the HTTP API and dashboard (default 127.0.0.1:8080; see docs/api.md)\n"
     "  version    print the version\n"
     "\n"
+    "scan and customer store each run (runs, findings, metrics; drift is checked\n"
+    "against the stored history) unless --no-store is given or the config says\n"
+    "\"store\": {\"enabled\": false}; --store forces it.  With --advise they also\n"
+    "add AI suggestions (docs/advisor.md; offline unless a backend is configured).\n"
     "SEVERITY is one of info, low, medium, high, critical: with --fail-on the exit\n"
     "status is 1 when any finding is at or above it.  Exit status 2 means the run\n"
     "could not be done (usage, config, connection, unknown table or customer).\n"
@@ -80,6 +113,9 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
         {"id", required_argument, NULL, 'i'},     {"format", required_argument, NULL, 'f'},
         {"fail-on", required_argument, NULL, 'F'}, {"out", required_argument, NULL, 'o'},
         {"customers", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, 's'},
+        {"store", no_argument, NULL, 'S'},        {"no-store", no_argument, NULL, 'N'},
+        {"customer", required_argument, NULL, 'C'}, {"limit", required_argument, NULL, 'l'},
+        {"advise", no_argument, NULL, 'A'},       {"run", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -91,6 +127,15 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
         case 'i': o->id = optarg; break;
         case 'f': o->format = optarg; break;
         case 'o': o->out = optarg; break;
+        case 'S': o->store = 1; break;
+        case 'N': o->store = 0; break;
+        case 'C': o->customer = optarg; break;
+        case 'A': o->advise = 1; break;
+        case 'R': o->run = optarg; break;
+        case 'l':
+            if (parse_u64(optarg, &o->limit) != 0 || o->limit == 0 || o->limit > 10000)
+                return usage_error("--limit: expected a whole number from 1 to 10000, got '%s'", optarg);
+            break;
         case 'F':
             if ((o->fail_on = cs_severity_parse(optarg)) < 0)
                 return usage_error("--fail-on: unknown severity '%s' (use info, low, medium, high or critical)", optarg);
@@ -168,10 +213,12 @@ static int load_setup(const struct cli_opts *o, struct cs_config **cfg, struct c
     return cs_registry_load(reg, dir, err);
 }
 
-static int emit_run(const struct cli_opts *o, const struct cs_run *run)
+static int emit_run(const struct cli_opts *o, const struct cs_run *run, json_t *advice)
 {
     if (strcmp(o->format, "json") == 0) {
         json_t *j = cs_report_json(run);
+        if (j != NULL && advice != NULL)
+            json_object_update(j, advice);
         if (j == NULL || json_dumpf(j, stdout, JSON_INDENT(2)) != 0) {
             json_decref(j);
             fprintf(stderr, "creditsense: out of memory writing the report\n");
@@ -181,11 +228,22 @@ static int emit_run(const struct cli_opts *o, const struct cs_run *run)
         fputc('\n', stdout);
     } else {
         cs_report_text(stdout, run, isatty(STDOUT_FILENO));
+        if (advice != NULL)
+            cs_advice_print_text(stdout, advice);
     }
     fflush(stdout);
     if (o->fail_on >= 0 && cs_run_max_severity(run) >= o->fail_on)
         return EXIT_FINDINGS;
     return 0;
+}
+
+/* Drift against the stored history, then the run with its drift findings. */
+static int store_run(struct cs_store *st, const struct cs_config *cfg, struct cs_run *run, struct cs_err *err)
+{
+    int rc = cs_drift_check(st, cfg, run, err);
+    if (rc == 0 && (rc = cs_store_write_run(st, run, err)) == 0)
+        run->stored = 1;
+    return rc;
 }
 
 static int run_checks(const struct cli_opts *o, int customer)
@@ -194,6 +252,7 @@ static int run_checks(const struct cli_opts *o, int customer)
     struct cs_registry *reg = NULL;
     struct cs_engine *eng = NULL;
     struct cs_run *run = NULL;
+    struct cs_store *st = NULL;
     struct cs_err err = {0};
     struct progress prog = {.start = mono_s()};
     int tty = isatty(STDERR_FILENO);
@@ -201,15 +260,24 @@ static int run_checks(const struct cli_opts *o, int customer)
     int rc = load_setup(o, &cfg, &reg, &err);
     if (rc == 0)
         rc = cs_engine_new(&eng, cfg, reg, &err);
+    if (rc == 0 && (o->store > 0 || (o->store < 0 && cfg->store_enabled)) &&
+        (rc = cs_store_open_config(&st, cfg, &err)) == 0)
+        cs_engine_set_store(eng, st);
+    so.metrics = st != NULL;
     if (rc == 0)
         rc = customer ? cs_engine_scan_customer(eng, o->id, &so, &run, &err)
                       : cs_engine_scan_table(eng, o->table, &so, &run, &err);
+    if (rc == 0 && st != NULL)
+        rc = store_run(st, cfg, run, &err);
     progress_end(&prog);
-    int status = rc == 0 ? emit_run(o, run) : EXIT_ERROR;
+    json_t *advice = rc == 0 && o->advise ? cs_advise_run(cfg, st, run) : NULL; /* after the run is stored */
+    int status = rc == 0 ? emit_run(o, run, advice) : EXIT_ERROR;
     if (rc != 0)
         fprintf(stderr, "creditsense: %s\n", err.msg);
+    json_decref(advice);
     cs_run_free(run);
     cs_engine_free(eng);
+    cs_store_close(st);
     cs_registry_free(reg);
     cs_config_free(cfg);
     return status;
@@ -227,6 +295,48 @@ static int cmd_customer(const struct cli_opts *o)
     if (o->config == NULL || o->id == NULL)
         return usage_error("%s", "customer needs --config FILE and --id ID");
     return run_checks(o, 1);
+}
+
+/* ---- history ------------------------------------------------------------- */
+
+static int cmd_history(const struct cli_opts *o)
+{
+    struct cs_err err = {0};
+    if (o->config == NULL)
+        return usage_error("%s", "history needs --config FILE");
+    if (o->table != NULL && o->customer != NULL)
+        return usage_error("%s", "history takes --customer ID or --table NAME, not both");
+    struct cs_history_query q = {.table = o->table, .customer = o->customer, .limit = (size_t)o->limit};
+    if (cs_history_command(o->config, &q, strcmp(o->format, "text") == 0, stdout, &err) != 0) {
+        fprintf(stderr, "creditsense: %s\n", err.msg);
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* ---- advise ---------------------------------------------------------------- */
+
+static int cmd_advise(const struct cli_opts *o)
+{
+    struct cs_err err = {0};
+    if (o->config == NULL || o->run == NULL)
+        return usage_error("%s", "advise needs --config FILE and --run RUN_ID");
+    if (cs_advise_command(o->config, o->run, strcmp(o->format, "text") == 0, stdout, &err) != 0) {
+        fprintf(stderr, "creditsense: %s\n", err.msg);
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* ---- rules ----------------------------------------------------------------- */
+
+static int cmd_rules(const struct cli_opts *o, const char *sub)
+{
+    if (sub == NULL || (strcmp(sub, "list") != 0 && strcmp(sub, "check") != 0))
+        return usage_error("%s", "rules needs list or check: rules list --config FILE, rules check --config FILE");
+    if (o->config == NULL)
+        return usage_error("rules %s needs --config FILE", sub);
+    return cs_rules_cli(sub, o->config, strcmp(o->format, "json") == 0);
 }
 
 /* ---- demo-data ----------------------------------------------------------- */
@@ -271,7 +381,7 @@ static void set_log_level(void)
 
 int cs_cli_main(int argc, char **argv)
 {
-    struct cli_opts o = {.format = "json", .fail_on = -1, .seed = 42};
+    struct cli_opts o = {.format = "json", .fail_on = -1, .seed = 42, .store = -1};
     set_log_level();
     if (argc < 2)
         return fputs(USAGE, stderr), EXIT_ERROR;
@@ -280,14 +390,25 @@ int cs_cli_main(int argc, char **argv)
         return fputs(USAGE, stdout), 0;
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         return printf("creditsense %s\n", CS_VERSION), 0;
-    int rc = parse_opts(argc - 1, argv + 1, &o);
+    if (strcmp(cmd, "serve") == 0)
+        return cs_server_cli(argc - 1, argv + 1);
+    int sub = strcmp(cmd, "rules") == 0 && argc > 2 && argv[2][0] != '-'; /* rules list|check */
+    if (sub)
+        o.format = "text";
+    int rc = parse_opts(argc - 1 - sub, argv + 1 + sub, &o);
     if (rc != 0)
         return rc;
+    if (strcmp(cmd, "rules") == 0)
+        return cmd_rules(&o, sub ? argv[2] : NULL);
     if (strcmp(cmd, "scan") == 0)
         return cmd_scan(&o);
     if (strcmp(cmd, "customer") == 0)
         return cmd_customer(&o);
     if (strcmp(cmd, "demo-data") == 0)
         return cmd_demo(&o);
+    if (strcmp(cmd, "history") == 0)
+        return cmd_history(&o);
+    if (strcmp(cmd, "advise") == 0)
+        return cmd_advise(&o);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -18,17 +18,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "advisor_config.h"
+#include "drift.h"
 #include "err.h"
+#include "server_conf.h"
 
 #define DEFAULT_BATCH_ROWS 1024
 #define DEFAULT_PROFILE_AGE_S 86400
 
-static const char *const ROOT_KEYS[] = {"source", "tables", "plugin_dir", "profile", NULL};
+static const char *const ROOT_KEYS[] = {"source", "tables", "plugin_dir", "profile", "store", "rules_dir",
+                                        "advisor", "server", NULL};
+static const char *const STORE_KEYS[] = {"odbc", "schema", "enabled", NULL};
 static const char *const SOURCE_KEYS[] = {"odbc", "native_sqlite", "batch_rows", NULL};
 static const char *const PROFILE_KEYS[] = {"cache_dir", "max_age_s", NULL};
-static const char *const TABLE_KEYS[] = {"customer_key", "primary_key", "columns", NULL};
+static const char *const TABLE_KEYS[] = {"customer_key", "primary_key", "columns", "drift", NULL};
 static const char *const COLUMN_KEYS[] = {"allow_negative", "outlier", "empty_is_missing", "sentinels",
-                                          "max_missing", "severity", "sensitive", NULL};
+                                          "max_missing", "severity", "sensitive", "drift", NULL};
 static const char *const OUTLIER_KEYS[] = {"method", "threshold", NULL};
 
 const char *cs_severity_name(int sev)
@@ -220,6 +225,35 @@ static int parse_profile(struct cs_config *cfg, json_t *p, struct cs_err *err)
     return 0;
 }
 
+/* "store": where runs are written (docs/store.md); defaults to the source connection. */
+static int parse_store(struct cs_config *cfg, json_t *st, struct cs_err *err)
+{
+    int rc;
+    char *raw = NULL;
+    if (st == NULL)
+        return 0;
+    if ((rc = want_object(st, "store", err)) || (rc = check_keys(st, "store", STORE_KEYS, err)) ||
+        (rc = get_bool(st, "enabled", "store", &cfg->store_enabled, NULL, err)) ||
+        (rc = get_string(st, "schema", "store", &cfg->store_schema, err)) ||
+        (rc = get_string(st, "odbc", "store", &raw, err)))
+        return rc;
+    if (raw != NULL)
+        rc = expand_vars(raw, cfg->dir, "store.odbc", &cfg->store_odbc, err);
+    free(raw);
+    return rc;
+}
+
+/* "rules_dir": the directory of Lua rules, ${VAR} and ${CONFIG_DIR} expanded. */
+static int parse_rules_dir(struct cs_config *cfg, json_t *root, struct cs_err *err)
+{
+    char *raw = NULL;
+    int rc = get_string(root, "rules_dir", "config", &raw, err);
+    if (rc == 0 && raw != NULL)
+        rc = expand_vars(raw, cfg->dir, "rules_dir", &cfg->rules_dir, err);
+    free(raw);
+    return rc;
+}
+
 static int parse_outlier(struct cs_colconf *cc, json_t *v, const char *path, struct cs_err *err)
 {
     int rc;
@@ -312,6 +346,8 @@ static int parse_column(struct cs_colconf *cc, const char *name, json_t *col, co
         return rc;
     if ((v = json_object_get(col, "sentinels")) != NULL && (rc = parse_sentinels(cc, v, path, err)))
         return rc;
+    if ((v = json_object_get(col, "drift")) != NULL && (rc = cs_drift_parse(v, path, 0, &cc->drift, err)))
+        return rc;
     return 0;
 }
 
@@ -360,6 +396,9 @@ static int parse_table(struct cs_tableconf *t, const char *name, json_t *tj, str
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     if ((rc = get_string(tj, "customer_key", path, &t->customer_key, err)) ||
         (rc = parse_pk(t, json_object_get(tj, "primary_key"), path, err)))
+        return rc;
+    json_t *drift = json_object_get(tj, "drift");
+    if (drift != NULL && (rc = cs_drift_parse(drift, path, 1, &t->drift, err)))
         return rc;
     json_t *cols = json_object_get(tj, "columns");
     if (cols == NULL)
@@ -438,6 +477,7 @@ int cs_config_parse(const char *text, size_t len, const char *path, struct cs_co
     cfg->native_sqlite = 1;
     cfg->batch_rows = DEFAULT_BATCH_ROWS;
     cfg->profile_max_age_s = DEFAULT_PROFILE_AGE_S;
+    cfg->store_enabled = 1;
     if ((rc = set_paths(cfg, path, err)))
         goto fail;
     if (root == NULL) {
@@ -449,8 +489,13 @@ int cs_config_parse(const char *text, size_t len, const char *path, struct cs_co
     if ((rc = want_object(root, "config", err)) || (rc = check_keys(root, "config", ROOT_KEYS, err)) ||
         (rc = parse_source(cfg, json_object_get(root, "source"), err)) ||
         (rc = get_string(root, "plugin_dir", "config", &cfg->plugin_dir, err)) ||
+        (rc = parse_rules_dir(cfg, root, err)) ||
         (rc = parse_profile(cfg, json_object_get(root, "profile"), err)) ||
-        (rc = parse_tables(cfg, json_object_get(root, "tables"), err)))
+        (rc = parse_store(cfg, json_object_get(root, "store"), err)) ||
+        (rc = parse_tables(cfg, json_object_get(root, "tables"), err)) ||
+        (json_object_get(root, "advisor") != NULL &&
+         (rc = cs_advisor_conf_parse(json_object_get(root, "advisor"), cfg->dir, &cfg->advisor, err))) ||
+        (rc = cs_server_conf_parse(&cfg->server, json_object_get(root, "server"), cfg->dir, err)))
         goto fail;
     json_decref(root);
     *out = cfg;
@@ -519,7 +564,12 @@ void cs_config_free(struct cs_config *cfg)
     free(cfg->dir);
     free(cfg->source_odbc);
     free(cfg->plugin_dir);
+    free(cfg->rules_dir);
     free(cfg->profile_cache_dir);
+    free(cfg->store_odbc);
+    free(cfg->store_schema);
+    cs_advisor_conf_free(cfg->advisor);
+    cs_server_conf_free(cfg->server);
     free(cfg);
 }
 

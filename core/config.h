@@ -3,7 +3,9 @@
 **
 ** Contract (outside tests rely on it; see docs/config.md):
 **   {"source": {"odbc": "<connection string>", "native_sqlite": true, "batch_rows": 1024},
-**    "plugin_dir": "...", "profile": {"cache_dir": "...", "max_age_s": 86400},
+**    "plugin_dir": "...", "rules_dir": "...", "profile": {"cache_dir": "...", "max_age_s": 86400},
+**    "store": {"odbc": "<connection string>", "schema": "...", "enabled": true},
+**    "advisor": {"backend": "gemini|openai|offline", "model": "...", ...}   (advisor_config.h),
 **    "tables": {"<TABLE>": {"customer_key": "...", "primary_key": [...],
 **                           "columns": {"<name or glob>": {<column settings>}}}}}
 ** Unknown keys are rejected with a message naming the key and its path, and
@@ -32,6 +34,18 @@
 /** Severities, in order. */
 enum cs_severity { CS_SEV_INFO = 0, CS_SEV_LOW = 1, CS_SEV_MEDIUM = 2, CS_SEV_HIGH = 3, CS_SEV_CRITICAL = 4 };
 
+/**
+ * Drift settings of a table or column ("drift": false | {...}; docs/config.md).
+ * metrics is a set of CS_DRIFT_* bits (drift.h); 0 means the defaults.
+ */
+struct cs_driftconf {
+    int set;     /* the entry has a "drift" key */
+    int enabled; /* false turns drift checks off */
+    double max_change, zscore, min_delta;
+    int window, min_runs;
+    unsigned metrics;
+};
+
 /** Per-column settings as written in the config. */
 struct cs_colconf {
     char *pattern;
@@ -43,7 +57,11 @@ struct cs_colconf {
     double max_missing; /* missing ratio up to which missing values are expected (info) */
     int severity;       /* forced severity, -1 when not set */
     int sensitive;      /* never sent to an LLM */
+    struct cs_driftconf drift;
 };
+
+struct cs_advisor_conf;
+struct cs_server_conf;
 
 struct cs_tableconf {
     char *name;
@@ -52,6 +70,7 @@ struct cs_tableconf {
     size_t npk;
     struct cs_colconf *cols;
     size_t ncols;
+    struct cs_driftconf drift; /* row count, and the default of the table's columns */
 };
 
 struct cs_config {
@@ -61,10 +80,16 @@ struct cs_config {
     int native_sqlite;
     size_t batch_rows;
     char *plugin_dir; /* NULL: next to the binary, else the install dir */
+    char *rules_dir;  /* Lua rules; NULL: ../rules beside the binary, else the install datadir (rules.h) */
     char *profile_cache_dir; /* NULL: no on-disk profile cache */
     int64_t profile_max_age_s;
     struct cs_tableconf *tables;
     size_t ntables;
+    char *store_odbc;   /* NULL: the source connection; a secret like source_odbc */
+    char *store_schema; /* NULL: the connection's default schema */
+    int store_enabled;  /* store runs unless --no-store (default 1) */
+    struct cs_advisor_conf *advisor; /* "advisor" (advisor_config.h); NULL when absent: defaults */
+    struct cs_server_conf *server;   /* "server" (server_conf.h); always set after loading */
     char hash[17]; /* hex FNV-1a of the file's bytes, recorded with every run */
 };
 

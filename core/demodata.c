@@ -412,7 +412,9 @@ struct table_def {
 };
 
 /* SK_ID_BUREAU is the bureau's key but deliberately not declared unique: the
- * sample carries duplicate keys for the duplicate check to find. */
+ * sample carries duplicate keys for the duplicate check to find.  Every child
+ * table is indexed on SK_ID_CURR for customer look-ups; an SK_ID_PREV index
+ * on the instalments would cost ~15 % of the run and serves no check. */
 static const struct table_def TABLES[T_COUNT] = {
     {"SAMPLE_APPLICATION", APP_SPEC, A_NCOLS, "SK_ID_CURR", ""},
     {"SAMPLE_BUREAU", BUREAU_SPEC, B_NCOLS, NULL,
@@ -421,8 +423,7 @@ static const struct table_def TABLES[T_COUNT] = {
     {"SAMPLE_PREVIOUS_APP", PREV_SPEC, P_NCOLS, "SK_ID_PREV",
      "CREATE INDEX SAMPLE_PREVIOUS_APP_SK_ID_CURR ON SAMPLE_PREVIOUS_APP(SK_ID_CURR);"},
     {"SAMPLE_INSTALLMENTS", INST_SPEC, I_NCOLS, NULL,
-     "CREATE INDEX SAMPLE_INSTALLMENTS_SK_ID_CURR ON SAMPLE_INSTALLMENTS(SK_ID_CURR);"
-     "CREATE INDEX SAMPLE_INSTALLMENTS_SK_ID_PREV ON SAMPLE_INSTALLMENTS(SK_ID_PREV);"},
+     "CREATE INDEX SAMPLE_INSTALLMENTS_SK_ID_CURR ON SAMPLE_INSTALLMENTS(SK_ID_CURR);"},
 };
 
 /* ---- row buffer ------------------------------------------------------------ */
@@ -610,21 +611,11 @@ static void plan_init(struct plan *p, uint64_t seed, uint64_t customers)
     memset(p, 0, sizeof(*p));
     p->seed = seed;
     p->customers = customers;
-    int64_t ids[NELEM(EXAMPLES)];
-    for (size_t i = 0; i < NELEM(EXAMPLES); i++) {
-        ids[i] = EXAMPLES[i].id;
+    for (size_t i = 0; i < NELEM(EXAMPLES); i++)
         plan_mark(p, EXAMPLES[i].id, EXAMPLES[i].flags);
-    }
-    for (size_t i = 0; i < NELEM(ids); i++) /* ascending, so ids stay sorted after the range */
-        for (size_t j = i + 1; j < NELEM(ids); j++)
-            if (ids[j] < ids[i]) {
-                int64_t t = ids[i];
-                ids[i] = ids[j];
-                ids[j] = t;
-            }
-    for (size_t i = 0; i < NELEM(ids); i++)
-        if (!in_range(p, ids[i]))
-            p->extra[p->nextra++] = ids[i];
+    for (size_t i = 0; i < p->nmarks; i++) /* marks are sorted, so the extra ids come out ascending */
+        if (!in_range(p, p->marks[i].id))
+            p->extra[p->nextra++] = p->marks[i].id;
     plan_carriers(p);
 }
 
@@ -642,7 +633,9 @@ struct writer {
 
 static int db_fail(struct writer *w, const char *what)
 {
-    int sys = sqlite3_system_errno(w->db);
+    int code = sqlite3_errcode(w->db) & 0xff, sys = 0;
+    if (code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN) /* errno is stale otherwise */
+        sys = sqlite3_system_errno(w->db);
     return cs_err_set(w->err, CS_ESOURCE, "demo-data: %s '%s': %s%s%s", what, w->path, sqlite3_errmsg(w->db),
                       sys ? " - " : "", sys ? strerror(sys) : "");
 }
@@ -726,7 +719,7 @@ static void app_person(struct cell *row, struct app_ctx *a)
         put_null(row, A_CNT_FAM_MEMBERS);
     else
         put_real(row, A_CNT_FAM_MEMBERS, children + 1 + a->married);
-    /* OWN_CAR_AGE is set only for car owners; a few are 64-91 years old. */
+    /* OWN_CAR_AGE is set only for car owners; a few cars are 63-91 years old. */
     double car_age = chance(r, 0.005) ? (double)irange(r, 63, 91) : floor(clampd(lognormal(r, 9, 0.75), 0, 50));
     if (car && !chance(r, 5e-5))
         put_real(row, A_OWN_CAR_AGE, car_age);
@@ -754,7 +747,7 @@ static double annuity_for(struct rng *r, double credit)
 {
     static const int terms[] = {12, 12, 18, 24, 24, 24, 30, 36, 36, 48, 60};
     int n = terms[irange(r, 0, NELEM(terms) - 1)];
-    double rate = uniform(r, 0.008, 0.025);
+    double rate = uniform(r, 0.005, 0.02);
     return credit * rate / (1 - pow(1 + rate, -n));
 }
 
@@ -1065,7 +1058,7 @@ static void bureau_dates(struct cell *row, struct rng *r, const char *status, co
         put_real(row, B_DAYS_CREDIT_ENDDATE, end);
     int closed = strcmp(status, "Closed") == 0;
     double fact = (double)start + floor(u01(r) * (fmin(end, 0) - (double)start));
-    if (closed && !chance(r, 0.05)) /* closed credits sometimes lack the fact date */
+    if (closed && !chance(r, 0.002)) /* a few closed credits lack the fact date */
         put_real(row, B_DAYS_ENDDATE_FACT, fmax(fact, (double)start));
     int64_t update = closed ? (int64_t)fmax(fact, (double)start) + irange(r, 0, 40) : -irange(r, 0, 60);
     put_int(row, B_DAYS_CREDIT_UPDATE, update > 0 ? 0 : update);
@@ -1192,6 +1185,7 @@ struct schedule {
     int cnt;          /* CNT_PAYMENT */
     double annuity;
     int64_t first_due;
+    int64_t last_due; /* the last instalment's date, 0 while running */
     double version;
 };
 
@@ -1240,8 +1234,8 @@ static void prev_kind(struct rng *r, int forced, struct prev_kind *k, struct cel
 
 static int prev_term(struct rng *r, const struct prev_kind *k)
 {
-    static const int pos[] = {6, 10, 12, 12, 18, 24, 24, 30, 36};
-    static const int cash[] = {6, 12, 12, 18, 24, 24, 30, 36, 36, 48, 60};
+    static const int pos[] = {6, 6, 10, 10, 12, 12, 12, 18, 24};
+    static const int cash[] = {6, 12, 12, 12, 18, 24, 24, 36, 48, 60};
     if (k->revolving)
         return 0;
     return k->consumer ? pos[irange(r, 0, NELEM(pos) - 1)] : cash[irange(r, 0, NELEM(cash) - 1)];
@@ -1357,22 +1351,27 @@ static void prev_days(struct rng *r, const struct prev_kind *k, int forced, stru
     put_int(row, P_DAYS_DECISION, decision);
     int64_t first_due = decision + irange(r, 20, 45);
     int64_t drawing = decision + irange(r, 0, 30);
-    int never_due = !forced && chance(r, k->revolving ? 0.3 : 0.02);
-    int early = chance(r, 0.3), insured = chance(r, 0.33);
+    int never_due = !forced && chance(r, k->revolving ? 0.3 : 0.02), insured = chance(r, 0.33);
     int64_t last_1st = first_due + 30 * (s->cnt > 0 ? s->cnt - 1 : 0);
-    int64_t last = early && s->cnt > 1 ? first_due + 30 * irange(r, 0, s->cnt - 1) : last_1st;
+    /* Most loans end before their schedule (repaid early, refinanced), so only
+     * about a fifth of the approved ones are still running, as in the data. */
+    int64_t due_by_today = first_due <= 0 ? -first_due / 30 : -1; /* index of the latest due instalment */
+    int64_t last_index = s->cnt > 0 && s->cnt - 1 < due_by_today ? s->cnt - 1 : due_by_today;
+    int closes = !forced && chance(r, k->revolving ? 0.35 : last_1st > 0 ? 0.7 : 0.3);
+    int64_t last = closes && last_index >= 0 ? first_due + 30 * irange(r, 0, last_index) : last_1st;
     int64_t term = last + irange(r, 0, 10);
+    int running = never_due || last > 0 || (k->revolving && !(closes && last_index >= 0));
     if (!k->approved || (!forced && chance(r, 0.03)))
         return;
     put_real(row, P_DAYS_FIRST_DRAWING, k->revolving && !never_due ? (double)drawing : DAYS_NA);
     put_real(row, P_DAYS_FIRST_DUE, never_due ? DAYS_NA : (double)first_due);
     put_real(row, P_DAYS_LAST_DUE_1ST_VERSION, k->revolving || never_due ? DAYS_NA : (double)last_1st);
-    int running = k->revolving || never_due || last > 0;
     put_real(row, P_DAYS_LAST_DUE, running ? DAYS_NA : (double)last);
     put_real(row, P_DAYS_TERMINATION, running ? DAYS_NA : (double)term);
     put_real(row, P_NFLAG_INSURED_ON_APPROVAL, insured);
     s->has = !never_due && (k->revolving || s->cnt > 0);
     s->first_due = first_due;
+    s->last_due = running ? 0 : last;
 }
 
 static void prev_row(struct prev_gen *g, int k, int64_t sk_id_prev, struct cell *row, struct schedule *s)
@@ -1430,53 +1429,73 @@ struct inst_ctx {
     uint32_t flags;
 };
 
-/* Payment behaviour of one instalment: usually on time and in full; late,
- * partial, split into two payments or overpaid at the real rates. */
+/* How one instalment was paid. */
+struct payment {
+    double due, amount, entry, paid;
+    double first, gap; /* a split payment: first part, days until the rest */
+    int split, unpaid;
+};
+
+/* Usually on time and in full; late, partial, split in two or overpaid at
+ * about the real rates; the latest instalment is occasionally still unpaid. */
+static void draw_payment(struct rng *r, const struct schedule *s, int n, int last, struct payment *p)
+{
+    p->due = (double)s->first_due + 30.0 * (n - 1);
+    p->amount = s->revolving ? round_to(s->annuity * uniform(r, 0.2, 1.5), 0.005) : s->annuity;
+    if (!s->revolving && n == s->cnt && chance(r, 0.3)) /* a smaller final instalment */
+        p->amount = round_to(p->amount * uniform(r, 0.3, 1.0), 0.005);
+    double u = u01(r);
+    int64_t late = irange(r, 1, 40);
+    p->entry = p->due - (double)irange(r, 0, 25);
+    if (u < 0.08 && p->due + (double)late <= 0) /* never paid in the future */
+        p->entry = p->due + (double)late;
+    u = u01(r);
+    p->paid = u < 0.02   ? round_to(p->amount * uniform(r, 0.1, 0.95), 0.005)
+              : u < 0.03 ? round_to(p->amount * uniform(r, 1.05, 2.0), 0.005)
+                         : p->amount;
+    p->split = !s->forced && u >= 0.03 && u < 0.07; /* keeps the examples' rows easy to read */
+    p->first = round_to(p->amount * uniform(r, 0.3, 0.7), 0.005);
+    p->gap = (double)irange(r, 1, 20);
+    p->unpaid = last && chance(r, 0.002);
+}
+
+/* The example customers' instalment problems, all on their first loan, whose
+ * due dates all lie before day -40. */
+static void example_payment(struct rng *r, uint32_t f, int n, int last, struct payment *p)
+{
+    if (f & X_LATE_INSTALMENTS)
+        p->entry = p->due + (double)irange(r, 15, 30);
+    if (n == 1 && (f & X_OVERPAID))
+        p->paid = p->amount * 2;
+    if (last && (f & X_UNPAID))
+        p->unpaid = 1;
+}
+
 static int write_payment(struct writer *w, struct inst_ctx *c, struct cell *row, const struct schedule *s, int n,
                          int last)
 {
-    struct rng *r = &c->r;
-    double due = (double)s->first_due + 30.0 * (n - 1);
-    double amount = s->revolving ? round_to(s->annuity * uniform(r, 0.2, 1.5), 0.005) : s->annuity;
-    if (!s->revolving && n == s->cnt && chance(r, 0.3))
-        amount = round_to(amount * uniform(r, 0.3, 1.0), 0.005);
-    double u = u01(r), entry = due - (double)irange(r, 0, 25), paid = amount;
-    int64_t late = irange(r, 1, 40);
-    if (u < 0.08 && due + (double)late <= 0)
-        entry = due + (double)late;
-    u = u01(r);
-    if (u < 0.04)
-        paid = round_to(amount * uniform(r, 0.1, 0.95), 0.005);
-    else if (u < 0.05)
-        paid = round_to(amount * uniform(r, 1.05, 2.0), 0.005);
-    int split = !s->forced && u >= 0.05 && u < 0.10; /* keeps the examples' rows easy to read */
-    double first = round_to(amount * uniform(r, 0.3, 0.7), 0.005), gap = (double)irange(r, 1, 20);
-    int unpaid = last && chance(r, 0.002);
-    int dup = s->forced && n == 1 && (c->flags & F_DUP_INSTALMENT);
-    if (s->forced && (c->flags & X_LATE_INSTALMENTS))
-        entry = due + (double)irange(r, 15, 30); /* due dates of the forced loan are all before day -40 */
-    if (s->forced && n == 1 && (c->flags & X_OVERPAID))
-        paid = amount * 2;
-    if (s->forced && last && (c->flags & X_UNPAID))
-        unpaid = 1;
+    struct payment p;
+    draw_payment(&c->r, s, n, last, &p);
+    if (s->forced)
+        example_payment(&c->r, c->flags, n, last, &p);
     clear_row(row, I_NCOLS);
     put_int(row, I_SK_ID_PREV, c->prev);
     put_int(row, I_SK_ID_CURR, c->curr);
     put_real(row, I_NUM_INSTALMENT_VERSION, s->version);
     put_int(row, I_NUM_INSTALMENT_NUMBER, n);
-    put_real(row, I_DAYS_INSTALMENT, due);
-    put_real(row, I_AMT_INSTALMENT, amount);
-    if (!unpaid) { /* an unpaid instalment has neither a date nor an amount */
-        put_real(row, I_DAYS_ENTRY_PAYMENT, entry);
-        put_real(row, I_AMT_PAYMENT, split ? first : paid);
+    put_real(row, I_DAYS_INSTALMENT, p.due);
+    put_real(row, I_AMT_INSTALMENT, p.amount);
+    if (!p.unpaid) { /* an unpaid instalment has neither a date nor an amount */
+        put_real(row, I_DAYS_ENTRY_PAYMENT, p.entry);
+        put_real(row, I_AMT_PAYMENT, p.split ? p.first : p.paid);
     }
     int rc = write_row(w, T_INST, row);
-    if (rc == 0 && split && !unpaid) { /* the rest of a split payment, a few days later */
-        put_real(row, I_DAYS_ENTRY_PAYMENT, fmin(0, entry + gap));
-        put_real(row, I_AMT_PAYMENT, round_to(amount - first, 0.005));
+    if (rc == 0 && p.split && !p.unpaid) { /* the rest of a split payment, a few days later */
+        put_real(row, I_DAYS_ENTRY_PAYMENT, fmin(0, p.entry + p.gap));
+        put_real(row, I_AMT_PAYMENT, round_to(p.amount - p.first, 0.005));
         rc = write_row(w, T_INST, row);
     }
-    if (rc == 0 && dup)
+    if (rc == 0 && s->forced && n == 1 && (c->flags & F_DUP_INSTALMENT)) /* the same row delivered twice */
         rc = write_row(w, T_INST, row);
     return rc;
 }
@@ -1484,9 +1503,9 @@ static int write_payment(struct writer *w, struct inst_ctx *c, struct cell *row,
 /* Rows for the instalments due by today (day 0), the latest MAX_INSTALMENTS. */
 static int write_schedule(struct writer *w, struct inst_ctx *c, struct cell *row, const struct schedule *s)
 {
-    if (!s->has || s->first_due > 0)
+    if (!s->has || s->first_due > s->last_due)
         return 0;
-    int due = (int)(-s->first_due / 30) + 1;
+    int due = (int)((s->last_due - s->first_due) / 30) + 1;
     if (!s->revolving && due > s->cnt)
         due = s->cnt;
     int from = due - MAX_INSTALMENTS + 1 > 1 ? due - MAX_INSTALMENTS + 1 : 1;
@@ -1502,7 +1521,7 @@ static int write_schedule(struct writer *w, struct inst_ctx *c, struct cell *row
  * SK_ID_PREV range, so they can never match one. */
 static int write_orphans(struct writer *w, struct inst_ctx *c, struct cell *row)
 {
-    struct schedule s = {.has = 1, .cnt = 24, .annuity = 5250.375, .first_due = -200, .version = 1};
+    struct schedule s = {.has = 1, .cnt = 24, .annuity = 5250.375, .first_due = -200, .last_due = 0, .version = 1};
     c->prev = 900000 + c->curr % 100000;
     return write_schedule(w, c, row, &s);
 }
@@ -1534,13 +1553,9 @@ static int write_instalments(struct writer *w, const struct plan *p, struct cell
 
 static int exec(struct writer *w, const char *sql, const char *what)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(w->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    if (sqlite3_exec(w->db, sql, NULL, NULL, NULL) == SQLITE_OK)
         return 0;
-    int rc = cs_err_set(w->err, CS_ESOURCE, "demo-data: %s in '%s': %s", what, w->path,
-                        msg ? msg : sqlite3_errmsg(w->db));
-    sqlite3_free(msg);
-    return rc;
+    return db_fail(w, what);
 }
 
 static int create_table(struct writer *w, int t)
@@ -1559,7 +1574,7 @@ static int create_table(struct writer *w, int t)
     }
     snprintf(sql + n, sizeof(sql) - n, ")");
     snprintf(ins + m, sizeof(ins) - m, ")");
-    int rc = exec(w, sql, "cannot create a table");
+    int rc = exec(w, sql, "cannot create a table in");
     if (rc != 0)
         return rc;
     if (sqlite3_prepare_v2(w->db, ins, -1, &w->ins[t], NULL) != SQLITE_OK)
@@ -1568,9 +1583,12 @@ static int create_table(struct writer *w, int t)
 }
 
 /* Speed over safety while writing: the file is a temporary one, renamed into
- * place only once complete, so a crash leaves nothing half-written behind. */
-static const char PRAGMAS[] = "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE;"
-                              "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;";
+ * place only once complete, so a crash leaves nothing half-written behind.
+ * 16 KiB pages cut system time by a third against 4 KiB; index sorting stays
+ * on temporary files (temp_store=MEMORY would hold ~1.5 GB per million
+ * customers for a second or two of gain). */
+static const char PRAGMAS[] = "PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE;"
+                              "PRAGMA cache_size=-65536;";
 
 static int open_db(struct writer *w)
 {
@@ -1579,7 +1597,7 @@ static int open_db(struct writer *w)
         return db_fail(w, "cannot create");
     int rc = exec(w, PRAGMAS, "cannot configure");
     if (rc == 0)
-        rc = exec(w, "BEGIN", "cannot start a transaction");
+        rc = exec(w, "BEGIN", "cannot start a transaction in");
     for (int t = 0; t < T_COUNT && rc == 0; t++)
         rc = create_table(w, t);
     return rc;
@@ -1598,11 +1616,11 @@ static void close_db(struct writer *w)
 static int finish_db(struct writer *w)
 {
     for (int t = 0; t < T_COUNT; t++) {
-        int rc = exec(w, TABLES[t].indexes, "cannot create an index");
+        int rc = exec(w, TABLES[t].indexes, "cannot create the indexes of");
         if (rc != 0)
             return rc;
     }
-    int rc = exec(w, "COMMIT", "cannot commit");
+    int rc = exec(w, "COMMIT", "cannot finish writing");
     if (rc != 0)
         return rc;
     for (int t = 0; t < T_COUNT; t++) {
@@ -1708,17 +1726,14 @@ int cs_demodata_write(const struct cs_demodata_opts *o, struct cs_err *err)
         return rc;
     size_t len = strlen(o->out) + 32;
     char *tmp = malloc(len);
-    struct plan *p = malloc(sizeof(*p));
-    if (tmp == NULL || p == NULL) {
-        free(tmp);
-        free(p);
+    if (tmp == NULL)
         return cs_err_set(err, CS_ENOMEM, "demo-data: out of memory");
-    }
     snprintf(tmp, len, "%s.tmp-%ld", o->out, (long)getpid());
     unlink(tmp); /* a leftover of a killed run with the same pid */
-    plan_init(p, o->seed, o->customers);
+    struct plan plan;
+    plan_init(&plan, o->seed, o->customers);
     struct writer w = {.o = o, .path = tmp, .err = err};
-    rc = generate(&w, p);
+    rc = generate(&w, &plan);
     if (rc == 0)
         rc = publish(tmp, o->out, err);
     if (rc != 0) {
@@ -1729,7 +1744,6 @@ int cs_demodata_write(const struct cs_demodata_opts *o, struct cs_err *err)
                o->out, (unsigned long long)w.rows[T_APP], (unsigned long long)w.rows[T_BUREAU],
                (unsigned long long)w.rows[T_PREV], (unsigned long long)w.rows[T_INST]);
     }
-    free(p);
     free(tmp);
     return rc;
 }

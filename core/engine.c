@@ -26,7 +26,9 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "profile.h"
+#include "rules.h"
 #include "severity.h"
 #include "source.h"
 #include "stats.h"
@@ -36,6 +38,7 @@ struct cs_engine {
     const struct cs_registry *reg;
     struct cs_source *src;
     struct cs_profile_cache *profiles;
+    struct cs_rules_vm *rules; /* Lua rules: one state per engine, reused */
 };
 
 /* Captured keys: JSON values addressed by cs_keyref, with a free list so
@@ -58,6 +61,8 @@ struct tpass {
     size_t npk;
     int mode;
     struct keystore keys;
+    struct cs_metrics_acc *macc; /* whole-table runs for the store, else NULL */
+    struct cs_rules_pass *rules; /* the Lua rules reading this table, or NULL */
 };
 
 struct hctx {
@@ -212,6 +217,17 @@ static int column_is_key(const struct tpass *tp, const char *column)
     return 0;
 }
 
+static void finding_release(struct cs_finding *f)
+{
+    free(f->check);
+    free(f->source);
+    free(f->table);
+    free(f->column);
+    free(f->kind);
+    free(f->message);
+    json_decref(f->sample_keys);
+}
+
 static struct cs_finding *run_add_finding(struct cs_run *run)
 {
     if (run->nfindings == run->cap) {
@@ -258,8 +274,11 @@ static int host_emit(void *hctx, const struct cs_finding_in *in)
     for (size_t i = 0; f->sample_keys && i < in->nsamples && i < 10; i++)
         if (in->samples[i] < tp->keys.n && tp->keys.slots[in->samples[i]] != NULL)
             json_array_append(f->sample_keys, tp->keys.slots[in->samples[i]]);
-    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys)
+    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys) {
+        finding_release(f); /* the run never shows a half-copied finding */
+        tp->run->nfindings--;
         return CS_ENOMEM;
+    }
     struct cs_severity_in s = {.check = f->check, .kind = f->kind, .count = f->count, .total = f->total,
                                .is_key = column_is_key(tp, f->column), .customer = tp->mode == CS_MODE_CUSTOMER,
                                .cc = cs_config_column(tp->tc, f->column)};
@@ -294,6 +313,25 @@ static const struct cs_host_api host_api = {
     .stats_count_outside = cs_stats_count_outside,
     .stats_free = cs_stats_free,
 };
+
+/* ---- Lua rules (rules.h): the same keys and findings as the plugins ---------- */
+
+struct cs_finding *cs_run_add_finding(struct cs_run *run)
+{
+    return run_add_finding(run);
+}
+
+static json_t *rules_row_key(void *tp, const struct cs_batch *b, size_t row)
+{
+    return row_key(tp, b, row);
+}
+
+static void rules_begin(struct tpass *tp)
+{
+    struct cs_rules_target t = {.run = tp->run, .cfg = tp->eng->cfg, .tc = tp->tc, .schema = &tp->schema,
+                                .mode = tp->mode, .row_key = rules_row_key, .key_ctx = tp};
+    tp->rules = cs_rules_pass_begin(tp->eng->rules, &t);
+}
 
 /* ---- table pass ----------------------------------------------------------- */
 
@@ -376,6 +414,7 @@ static int tpass_open(struct tpass *tp, struct cs_engine *eng, struct cs_run *ru
 
 static void tpass_close(struct tpass *tp)
 {
+    cs_metrics_acc_free(tp->macc);
     keystore_free(&tp->keys);
     cs_schema_free(&tp->schema);
     free(tp->infos);
@@ -426,9 +465,15 @@ static int feed_batches(struct tpass *tp, struct hctx *hs, const struct cs_selec
         for (size_t i = 0; rc == 0 && i < nchecks; i++)
             if ((rc = hs[i].plugin->batch(hs[i].state, b, err)) != 0)
                 cs_err_prefix(err, "check %s: ", hs[i].plugin->name);
+        if (rc == 0 && tp->macc != NULL && cs_metrics_acc_add(tp->macc, b) != 0)
+            rc = cs_err_set(err, CS_ENOMEM, "out of memory collecting metrics");
+        if (rc == 0)
+            cs_rules_pass_batch(tp->rules, b);
         *rows += b->nrows;
         if (o && o->progress)
             o->progress(o->progress_ctx, tp->schema.table, *rows, total);
+        if (rc == 0 && o && o->cancel && atomic_load(o->cancel))
+            rc = cs_err_set(err, CS_ECANCELED, "the run was cancelled (the server is shutting down)");
     }
     cs_cursor_close(cur);
     return rc < 0 ? rc : 0;
@@ -471,9 +516,14 @@ static int tpass_run(struct tpass *tp, const struct cs_select *sel, const struct
         total = 0;
     if ((rc = init_states(tp, total, &hs, err)))
         return rc;
+    rules_begin(tp);
     size_t n = tp->eng->reg->nchecks;
     if ((rc = feed_batches(tp, hs, sel, o, total, rows, err)) == 0)
         rc = finish_states(hs, n, err);
+    if (rc == 0 && cs_rules_pass_finish(tp->rules) != 0)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    cs_rules_pass_free(tp->rules);
+    tp->rules = NULL;
     destroy_states(hs, n);
     if (rc == 0 && run_add_rows(tp->run, tp->schema.table, *rows) != 0)
         rc = cs_err_set(err, CS_ENOMEM, "out of memory");
@@ -506,11 +556,16 @@ int cs_engine_scan_table(struct cs_engine *eng, const char *table, const struct 
         cs_run_free(run);
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     }
+    cs_rules_vm_sync(eng->rules);
     int rc = tpass_open(&tp, eng, run, table, CS_MODE_TABLE, err);
+    if (rc == 0 && opts != NULL && opts->metrics && (tp.macc = cs_metrics_acc_new(tp.schema.ncols, tp.infos)) == NULL)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
     if (rc == 0) {
         struct cs_select sel = {.schema = &tp.schema};
         rc = tpass_run(&tp, &sel, opts, &rows, err);
     }
+    if (rc == 0 && tp.macc != NULL && cs_metrics_acc_finish(tp.macc, &run->metrics, &run->nmetrics) != 0)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
     tpass_close(&tp);
     if (rc != 0) {
         cs_run_free(run);
@@ -568,6 +623,8 @@ int cs_engine_scan_customer(struct cs_engine *eng, const char *customer_id, cons
         cs_run_free(run);
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     }
+    cs_rules_vm_sync(eng->rules);
+    cs_rules_customer_begin(eng->rules);
     for (size_t i = 0; rc == 0 && i < eng->cfg->ntables; i++) {
         const struct cs_tableconf *tc = &eng->cfg->tables[i];
         if (tc->customer_key == NULL)
@@ -580,6 +637,8 @@ int cs_engine_scan_customer(struct cs_engine *eng, const char *customer_id, cons
         rc = cs_err_set(err, CS_ECONFIG, "no table in the config has a customer_key, so customers cannot be looked up");
     if (rc == 0 && run->rows_scanned == 0)
         rc = cs_err_set(err, CS_ENOTFOUND, "customer %.64s was not found in any configured table", customer_id);
+    if (cs_rules_customer_end(eng->rules, run, rc == 0) != 0 && rc == 0)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
     if (rc != 0) {
         cs_run_free(run);
         return rc;
@@ -605,6 +664,8 @@ int cs_engine_new(struct cs_engine **out, const struct cs_config *cfg, const str
     int rc = cs_source_open(&eng->src, &so, err);
     if (rc == 0 && (eng->profiles = cs_profile_cache_new(cfg)) == NULL)
         rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    if (rc == 0 && (eng->rules = cs_rules_vm_new(cfg)) == NULL)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
     if (rc != 0) {
         cs_engine_free(eng);
         return rc;
@@ -613,10 +674,32 @@ int cs_engine_new(struct cs_engine **out, const struct cs_config *cfg, const str
     return 0;
 }
 
+void cs_engine_set_store(struct cs_engine *eng, struct cs_store *st)
+{
+    cs_profile_cache_set_store(eng->profiles, st);
+}
+
+void cs_engine_use_rules(struct cs_engine *eng, struct cs_rules *rules)
+{
+    cs_rules_vm_use(eng->rules, rules);
+}
+
+int cs_engine_ping(struct cs_engine *eng, struct cs_err *err)
+{
+    struct cs_schema s;
+    if (eng->cfg->ntables == 0)
+        return 0;
+    int rc = cs_source_describe(eng->src, eng->cfg->tables[0].name, &s, err);
+    if (rc == 0)
+        cs_schema_free(&s);
+    return rc == CS_ENOTFOUND ? 0 : rc; /* the database answered */
+}
+
 void cs_engine_free(struct cs_engine *eng)
 {
     if (eng == NULL)
         return;
+    cs_rules_vm_free(eng->rules);
     cs_profile_cache_free(eng->profiles);
     cs_source_close(eng->src);
     free(eng);
@@ -626,18 +709,11 @@ void cs_run_free(struct cs_run *run)
 {
     if (run == NULL)
         return;
-    for (size_t i = 0; i < run->nfindings; i++) {
-        struct cs_finding *f = &run->findings[i];
-        free(f->check);
-        free(f->source);
-        free(f->table);
-        free(f->column);
-        free(f->kind);
-        free(f->message);
-        json_decref(f->sample_keys);
-    }
+    for (size_t i = 0; i < run->nfindings; i++)
+        finding_release(&run->findings[i]);
     for (size_t i = 0; i < run->ntables; i++)
         free(run->tables[i].table);
+    cs_metrics_free(run->metrics, run->nmetrics);
     free(run->tables);
     free(run->findings);
     free(run->table);

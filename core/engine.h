@@ -5,8 +5,8 @@
 ** cache, and borrows the (immutable, shareable) config and plugin registry.
 ** The daemon gives each worker thread its own engine; the CLI makes one.
 **
-** A run produces a struct cs_run: the findings of every check (plugins
-** today, Lua rules through the same finding type later) with severity and
+** A run produces a struct cs_run: the findings of every check (plugins,
+** and Lua rules through the same finding type: rules.h) with severity and
 ** sample keys, and the number of rows scanned.  Runs never write to the
 ** source database.
 **
@@ -17,6 +17,7 @@
 #define CS_ENGINE_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -59,6 +60,9 @@ struct cs_run {
     size_t nfindings, cap;
     char config_hash[17];
     char source_kind[16];
+    struct cs_colmetrics *metrics; /* whole-table runs with cs_scan_opts.metrics; "*" first (metrics.h) */
+    size_t nmetrics;
+    int stored;                    /* written to the run store (report: "stored") */
 };
 
 /** Progress callback: rows done out of total (total 0 when unknown). */
@@ -68,14 +72,35 @@ struct cs_scan_opts {
     cs_progress_fn progress; /* may be NULL */
     void *progress_ctx;
     int count_rows;          /* ask the database for the row count first (for progress) */
+    int metrics;             /* whole-table runs: collect per-column metrics (for the store) */
+    const atomic_int *cancel; /* may be NULL; once non-zero the run stops between batches with CS_ECANCELED */
 };
 
 struct cs_engine;
+struct cs_colmetrics;
+struct cs_store;
 
 /** Connect to the configured source. */
 int cs_engine_new(struct cs_engine **out, const struct cs_config *cfg, const struct cs_registry *reg,
                   struct cs_err *err);
 void cs_engine_free(struct cs_engine *eng);
+
+/** Is the source still there?  A cheap catalog lookup of the first configured table; CS_ESOURCE when not. */
+int cs_engine_ping(struct cs_engine *eng, struct cs_err *err);
+
+struct cs_rules;
+/**
+ * Read Lua rules from a catalogue shared by several engines (rules.h)
+ * instead of the engine's own one from the config's rules_dir.  Borrowed:
+ * it must outlive the engine.
+ */
+void cs_engine_use_rules(struct cs_engine *eng, struct cs_rules *rules);
+
+/** Append a zeroed finding to a run (for the Lua rules); NULL when out of memory. */
+struct cs_finding *cs_run_add_finding(struct cs_run *run);
+
+/** Keep table profiles in the run store too (shared across processes); st is borrowed. */
+void cs_engine_set_store(struct cs_engine *eng, struct cs_store *st);
 
 /** Whole-table run: every row of the table. CS_ENOTFOUND for an unknown table. */
 int cs_engine_scan_table(struct cs_engine *eng, const char *table, const struct cs_scan_opts *opts,

@@ -22,6 +22,7 @@ enum {
     CS_EPLUGIN = -7,   /* a plugin failed */
     CS_EDATA = -8,     /* data the engine cannot interpret */
     CS_EINTERNAL = -9, /* a bug: please report */
+    CS_ECANCELED = -10, /* stopped on request (cs_scan_opts.cancel) */
 };
 
 /** Fill err (when not NULL) with code and a printf-style message; returns code. */

@@ -18,7 +18,7 @@
 
 struct colacc {
     const struct cs_column_info *info;
-    uint64_t rows, nulls, negatives;
+    uint64_t nulls, negatives;
     double mean, m2, min, max;
     uint64_t nusable;   /* numeric values in mean/m2 */
     void *vals;         /* double / int64_t / uint64_t by type */
@@ -168,7 +168,6 @@ int cs_metrics_acc_add(struct cs_metrics_acc *a, const struct cs_batch *b)
                 return r;
             c->nulls += (uint64_t)r;
         }
-        c->rows += b->nrows;
     }
     a->rows += b->nrows;
     return 0;

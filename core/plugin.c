@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "creditsense/advisor.h"
 #include "err.h"
 #include "log.h"
 
@@ -80,7 +81,11 @@ static int load_one(struct cs_registry *reg, const char *path)
     char why[512];
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
-        snprintf(why, sizeof(why), "%s (a missing dependency? try ldd %s)", dlerror(), path);
+        const char *e = dlerror();
+        /* Only an unresolved library or symbol is helped by ldd; a corrupt file is not. */
+        int dep = e != NULL && (strstr(e, "cannot open shared object") || strstr(e, "undefined symbol"));
+        snprintf(why, sizeof(why), "%s%s%s", e ? e : "dlopen failed", dep ? "; check its dependencies with ldd " : "",
+                 dep ? path : "");
         return record_error(reg, path, why);
     }
     cs_check_entry_fn entry;
@@ -110,10 +115,12 @@ static int load_one(struct cs_registry *reg, const char *path)
     return 0;
 }
 
+/* Advisor backends (advisor_*.so, creditsense/advisor.h) share the directory and are not checks. */
 static int is_module(const char *name)
 {
     size_t n = strlen(name);
-    return n > 3 && strcmp(name + n - 3, ".so") == 0 && name[0] != '.';
+    return n > 3 && strcmp(name + n - 3, ".so") == 0 && name[0] != '.' &&
+           strncmp(name, CS_ADVISOR_MODULE_PREFIX, strlen(CS_ADVISOR_MODULE_PREFIX)) != 0;
 }
 
 static int by_name(const void *a, const void *b)

@@ -1,7 +1,8 @@
 /*
 ** plugin.h -- loading check plugins.
 **
-** cs_registry_load() dlopen()s every *.so in a directory with
+** cs_registry_load() dlopen()s every *.so in a directory (except advisor
+** backends, advisor_*.so, which core/advisor.c loads by name) with
 ** RTLD_NOW|RTLD_LOCAL, looks up CS_CHECK_ENTRY_SYMBOL and validates the
 ** struct it returns (ABI version, struct size, non-NULL callbacks, a name
 ** not already taken).  A module that fails any of this is refused with one

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "log.h"
 #include "stats.h"
+#include "store.h"
 
 #define PROFILE_FILE_VERSION 1
 
@@ -29,6 +30,7 @@ struct profile_set {
 
 struct cs_profile_cache {
     const struct cs_config *cfg;
+    struct cs_store *store; /* borrowed, may be NULL */
     struct profile_set *sets;
     size_t nsets;
 };
@@ -48,6 +50,12 @@ static void set_free(struct profile_set *s)
     free(s->names);
     free(s->p);
     free(s->table);
+}
+
+void cs_profile_cache_set_store(struct cs_profile_cache *pc, struct cs_store *st)
+{
+    if (pc != NULL)
+        pc->store = st;
 }
 
 void cs_profile_cache_free(struct cs_profile_cache *pc)
@@ -214,6 +222,44 @@ out:
     return rc;
 }
 
+/* ---- run store (DQ_PROFILES) ---------------------------------------------- */
+
+/* Load a fresh set from the store; returns 0 when loaded. */
+static int store_load(const struct cs_profile_cache *pc, const char *table, struct profile_set *s)
+{
+    struct cs_store_profile *sp = NULL;
+    size_t n = 0;
+    double built = 0, oldest = (double)time(NULL) - (double)pc->cfg->profile_max_age_s;
+    struct cs_err err = {0};
+    memset(s, 0, sizeof(*s));
+    if (pc->store == NULL)
+        return -1;
+    if (cs_store_profiles_load(pc->store, table, pc->cfg->hash, oldest, &sp, &n, &built, &err) != 0) {
+        cs_log(CS_LOG_WARNING, "profile", "cannot read stored profiles of %s: %s", table, err.msg);
+        return -1;
+    }
+    int rc = n > 0 && set_alloc(s, table, n) == 0 ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s->p[i] = sp[i].p;
+        s->names[i] = sp[i].column; /* ownership moves to the set */
+        sp[i].column = NULL;
+        s->n++;
+    }
+    s->built_at = built;
+    cs_store_profiles_free(sp, n);
+    if (rc != 0 && s->table != NULL)
+        set_free(s);
+    return rc;
+}
+
+static void store_save(const struct cs_profile_cache *pc, const struct profile_set *s)
+{
+    struct cs_err err = {0};
+    if (pc->store != NULL && cs_store_profiles_save(pc->store, s->table, pc->cfg->hash, s->built_at,
+                                                    (const char *const *)s->names, s->p, s->n, &err) != 0)
+        cs_log(CS_LOG_WARNING, "profile", "cannot store the profile of %s: %s", s->table, err.msg);
+}
+
 /* ---- attach ------------------------------------------------------------- */
 
 static struct profile_set *cache_find(struct cs_profile_cache *pc, const char *table)
@@ -228,7 +274,13 @@ static int cache_fill(struct cs_profile_cache *pc, struct cs_source *src, const 
                       const struct cs_column_info *infos, struct profile_set **out, struct cs_err *err)
 {
     struct profile_set fresh;
-    int rc = 0, loaded = set_load(pc->cfg, schema->table, &fresh) == 0;
+    int rc = 0, loaded = store_load(pc, schema->table, &fresh) == 0;
+    if (loaded && !set_covers(&fresh, schema, infos)) {
+        set_free(&fresh);
+        loaded = 0;
+    }
+    if (!loaded)
+        loaded = set_load(pc->cfg, schema->table, &fresh) == 0;
     if (loaded && !set_covers(&fresh, schema, infos)) {
         set_free(&fresh);
         loaded = 0;
@@ -241,6 +293,7 @@ static int cache_fill(struct cs_profile_cache *pc, struct cs_source *src, const 
             return rc;
         }
         set_save(pc->cfg, &fresh);
+        store_save(pc, &fresh);
     }
     struct profile_set *old = cache_find(pc, schema->table);
     if (old != NULL) {

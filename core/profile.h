@@ -9,7 +9,9 @@
 ** and on disk under profile.cache_dir (when configured) for
 ** profile.max_age_s seconds, keyed by table and config hash, so the next
 ** process reuses them.  The disk cache is written atomically (temp file +
-** rename); a damaged or stale file is ignored and rebuilt.
+** rename); a damaged or stale file is ignored and rebuilt.  With a run
+** store attached, DQ_PROFILES plays the same role across processes and
+** machines (tried first; a store failure only costs a rebuild).
 */
 #ifndef CS_PROFILE_H
 #define CS_PROFILE_H
@@ -21,6 +23,14 @@ struct cs_profile_cache;
 
 struct cs_profile_cache *cs_profile_cache_new(const struct cs_config *cfg);
 void cs_profile_cache_free(struct cs_profile_cache *pc);
+
+struct cs_store;
+/**
+ * Keep profiles in the run store (DQ_PROFILES) as well: loaded from it
+ * before the disk cache and saved to it after a build, so processes on
+ * other machines share them.  st is borrowed; NULL turns it off.
+ */
+void cs_profile_cache_set_store(struct cs_profile_cache *pc, struct cs_store *st);
 
 /**
  * Point infos[i].profile at the table profile for every numeric column

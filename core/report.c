@@ -107,6 +107,7 @@ json_t *cs_report_json(const struct cs_run *run)
         json_array_append_new(findings, cs_report_finding_json(v[i]));
     json_object_set_new(o, "tables", tables);
     json_object_set_new(o, "summary", summary_json(run));
+    json_object_set_new(o, "stored", json_boolean(run->stored));
     json_object_set_new(o, "findings", findings);
     free(v);
     return o;

@@ -7,7 +7,8 @@
 ** findings add "groups"; outlier findings add "threshold", "lower",
 ** "upper"; every finding has "kind" and "source".  Extra top-level keys:
 ** "scope", "started_at", "finished_at", "duration_ms", "config_hash",
-** "source", "tables" (rows per table), "summary" (findings per severity).
+** "source", "tables" (rows per table), "summary" (findings per severity),
+** "stored" (true once the run is in the run store).
 */
 #ifndef CS_REPORT_H
 #define CS_REPORT_H

@@ -13,10 +13,12 @@
 **     lua/creditsense.lua.
 **   - Memory: every allocation of the state counts against limits.memory;
 **     past it Lua raises "not enough memory".
-**   - Time: limits.instructions VM instructions per call into rule code
-**     (cs_sandbox_budget starts a new call).  Past it the call is stopped
-**     with "file:line: rule stopped: ..." and every further instruction
-**     raises again until cs_sandbox_run returns, so pcall cannot swallow it.
+**   - Time: limits.instructions VM instructions and limits.seconds of wall
+**     time per call into rule code (cs_sandbox_budget starts a new call; the
+**     time limit catches loops over slow library calls, which cost few
+**     instructions).  Past either the call is stopped with "file:line: rule
+**     stopped: ..." and every further instruction raises again until
+**     cs_sandbox_run returns, so pcall cannot swallow it.
 **   - Environments: each rule file runs in its own environment table with
 **     its own copies of the library tables, so nothing a file does to its
 **     globals or libraries reaches another file.  Reading an unknown global
@@ -41,10 +43,13 @@
 #define CS_SANDBOX_DEFAULT_MEMORY ((size_t)64 << 20)
 /** Default instruction budget of one call into rule code. */
 #define CS_SANDBOX_DEFAULT_INSTRUCTIONS 10000000ull
+/** Default wall time of one call into rule code. */
+#define CS_SANDBOX_DEFAULT_SECONDS 2.0
 
 struct cs_sandbox_limits {
     size_t memory;         /**< bytes the state may hold; 0 = CS_SANDBOX_DEFAULT_MEMORY */
     uint64_t instructions; /**< VM instructions per call; 0 = CS_SANDBOX_DEFAULT_INSTRUCTIONS */
+    double seconds;        /**< wall time per call; 0 = CS_SANDBOX_DEFAULT_SECONDS */
 };
 
 struct cs_sandbox;

@@ -45,5 +45,7 @@ int cs_severity_of(const struct cs_severity_in *in)
     }
     if (strcmp(in->check, "outlier") == 0)
         return in->customer ? CS_SEV_MEDIUM : by_ratio(r, 0.01, 0.05, CS_SEV_LOW);
+    if (strcmp(in->check, "drift") == 0) /* a metric moved against its history (drift.c) */
+        return in->change >= 3.0 ? CS_SEV_HIGH : CS_SEV_MEDIUM;
     return CS_SEV_MEDIUM;
 }

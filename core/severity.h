@@ -17,6 +17,7 @@ struct cs_severity_in {
     int is_key;                  /* the column is (part of) a key */
     int customer;                /* per-customer run */
     const struct cs_colconf *cc; /* governing column settings, may be NULL */
+    double change;               /* drift: factor between the new and the previous value (>= 1), 0 when unknown */
 };
 
 /** The severity (enum cs_severity) of a finding. */

@@ -292,15 +292,15 @@ static int new_stmt(struct odbc_source *s, SQLHSTMT *st, struct cs_err *err)
 
 /*
  * Columns of exactly `table` (SQLColumns takes a pattern, so rows of other
- * tables are dropped here; rows of a second schema too).  out->ncols == 0
- * when there is no such table.
+ * tables are dropped here; rows of a second catalog or schema too).
+ * out->ncols == 0 when there is no such table.
  */
 static int od_columns(struct odbc_source *s, const char *table, struct cs_schema *out, struct cs_err *err)
 {
     SQLHSTMT st;
-    char schem[NAME_MAX_LEN], first_schem[NAME_MAX_LEN] = "", tname[NAME_MAX_LEN], cname[NAME_MAX_LEN],
+    char where[2 * NAME_MAX_LEN], first_where[2 * NAME_MAX_LEN] = "", tname[NAME_MAX_LEN], cname[NAME_MAX_LEN],
         type_name[256];
-    int rc = new_stmt(s, &st, err), have_schem = 0;
+    int rc = new_stmt(s, &st, err), have_where = 0;
     if (rc)
         return rc;
     if (!SQL_SUCCEEDED(SQLColumns(st, NULL, 0, NULL, 0, (SQLCHAR *)table, SQL_NTS, NULL, 0)))
@@ -308,7 +308,10 @@ static int od_columns(struct odbc_source *s, const char *table, struct cs_schema
     while (rc == 0 && SQL_SUCCEEDED(SQLFetch(st))) {
         SQLSMALLINT dtype = 0, scale = 0;
         SQLLEN ind = 0, sind = 0;
-        get_text(st, 2, schem, sizeof(schem));
+        get_text(st, 1, where, NAME_MAX_LEN); /* "catalog.schema" */
+        size_t wl = strlen(where);
+        where[wl++] = '.';
+        get_text(st, 2, where + wl, (SQLLEN)(sizeof(where) - wl));
         get_text(st, 3, tname, sizeof(tname));
         get_text(st, 4, cname, sizeof(cname));
         SQLGetData(st, 5, SQL_C_SSHORT, &dtype, 0, &ind);
@@ -317,10 +320,10 @@ static int od_columns(struct odbc_source *s, const char *table, struct cs_schema
             sind = SQL_NULL_DATA;
         if (strcmp(tname, table) != 0)
             continue;
-        if (!have_schem) {
-            snprintf(first_schem, sizeof(first_schem), "%s", schem);
-            have_schem = 1;
-        } else if (strcmp(schem, first_schem) != 0) {
+        if (!have_where) {
+            memcpy(first_where, where, sizeof(where));
+            have_where = 1;
+        } else if (strcmp(where, first_where) != 0) {
             continue; /* the same name in another schema: keep the first one's columns */
         }
         if (out->table == NULL && (out->table = strdup(tname)) == NULL)
@@ -701,8 +704,8 @@ static int od_next(struct cs_cursor *base, const struct cs_batch **out, struct c
     }
     if (r == SQL_ERROR && (!conversion || c->fetched == 0)) {
         c->done = 1;
-        return cs_err_set(err, CS_ESOURCE, "cannot read table %s after row %llu: %s", c->schema->table,
-                          (unsigned long long)c->next_row, diag);
+        return cs_err_set(err, CS_ESOURCE, "cannot read table %s after row %llu: %s; check the connection and retry",
+                          c->schema->table, (unsigned long long)c->next_row, diag);
     }
     size_t n = c->fetched < c->rows ? c->fetched : c->rows;
     if (n == 0) {

@@ -19,7 +19,6 @@
 
 #include "creditsense/check.h"
 
-#define CS_KEYREF_NONE UINT32_MAX
 #define CS_STATS_EXTREMES 10
 
 /** Callback used to capture a row key for values added from a batch. */

@@ -465,7 +465,8 @@ static void ensure_schema(struct cs_store *st, const char *schema)
         cs_log(CS_LOG_DEBUG, "store", "CREATE SCHEMA %s failed; assuming it exists", ident);
 }
 
-static int set_prefix(struct cs_store *st, const char *schema, struct cs_err *err)
+/* "<schema>." in the dialect's spelling, or "" without a schema. */
+static int make_prefix(struct cs_store *st, const char *schema, struct cs_err *err)
 {
     char ident[260];
     st->prefix[0] = '\0';
@@ -477,8 +478,35 @@ static int set_prefix(struct cs_store *st, const char *schema, struct cs_err *er
     if (cs_dialect_ident(st->dialect, schema, ident, sizeof(ident)) < 0)
         return cs_err_set(err, CS_ECONFIG, "store.schema: name too long");
     snprintf(st->prefix, sizeof(st->prefix), "%s.", ident);
-    ensure_schema(st, schema);
     return 0;
+}
+
+static int set_prefix(struct cs_store *st, const char *schema, struct cs_err *err)
+{
+    int rc = make_prefix(st, schema, err);
+    if (rc == 0 && st->prefix[0] != '\0')
+        ensure_schema(st, schema);
+    return rc;
+}
+
+int cs_store_ddl(enum cs_dialect d, const char *schema, char *buf, size_t size, struct cs_err *err)
+{
+    struct cs_store st = {.dialect = d};
+    char sql[ST_SQL_MAX];
+    size_t o = 0;
+    int rc = make_prefix(&st, schema, err);
+    buf[0] = '\0';
+    for (const struct tabledef *t = TABLES_V1; rc == 0 && t->name != NULL; t++) {
+        if (create_sql(&st, t, sql, sizeof(sql)) != 0 || o + strlen(sql) + 3 > size)
+            return cs_err_set(err, CS_EINTERNAL, "DDL does not fit");
+        o += (size_t)snprintf(buf + o, size - o, "%s;\n", sql);
+    }
+    for (const char *const *ix = INDEXES_V1; rc == 0 && *ix != NULL && cs_dialect_has_indexes(d); ix++) {
+        if (st_sql(&st, *ix, sql, sizeof(sql)) != 0 || o + strlen(sql) + 3 > size)
+            return cs_err_set(err, CS_EINTERNAL, "DDL does not fit");
+        o += (size_t)snprintf(buf + o, size - o, "%s;\n", sql);
+    }
+    return rc;
 }
 
 /* ---- open and close ------------------------------------------------------------------- */

@@ -55,6 +55,9 @@ int cs_store_open_config(struct cs_store **out, const struct cs_config *cfg, str
 
 void cs_store_close(struct cs_store *st);
 
+/** The CREATE statements of the current schema for dialect d, ";\n"-separated (docs, tests). */
+int cs_store_ddl(enum cs_dialect d, const char *schema, char *buf, size_t size, struct cs_err *err);
+
 enum cs_dialect cs_store_dialect(const struct cs_store *st);
 
 /** Write a run (see the contract above). */
@@ -138,5 +141,29 @@ int cs_store_profiles_save(struct cs_store *st, const char *table, const char *c
                            const char *const *columns, const struct cs_profile *p, size_t n, struct cs_err *err);
 
 void cs_store_profiles_free(struct cs_store_profile *p, size_t n);
+
+/* ---- advisor support (store_advice.c; written for the advisor, issue 5) ---- */
+
+/** A stored run with its anomalies as findings, in ANOMALY_SEQ order.  CS_ENOTFOUND when absent. */
+int cs_store_run_load(struct cs_store *st, const char *run_id, struct cs_run **out, struct cs_err *err);
+
+/** One DQ_AI_SUGGESTIONS row as read back. */
+struct cs_stored_suggestion {
+    long anomaly_seq; /* -1 when NULL */
+    char *signature, *backend, *model, *status, *json;
+    long long prompt_tokens, completion_tokens, latency_ms; /* -1 when NULL */
+    double created_at;
+    char *customer_id; /* the run's customer (cs_store_suggestions_recent only), NULL otherwise */
+};
+
+/** The suggestion rows of a run, in SUGGESTION_SEQ order. */
+int cs_store_suggestions_load(struct cs_store *st, const char *run_id, struct cs_stored_suggestion **out, size_t *n,
+                              struct cs_err *err);
+
+/** The "ok" rows of backend and model created at or after since, newest first (the advisor's cache). */
+int cs_store_suggestions_recent(struct cs_store *st, const char *backend, const char *model, double since,
+                                struct cs_stored_suggestion **out, size_t *n, struct cs_err *err);
+
+void cs_store_suggestions_free(struct cs_stored_suggestion *s, size_t n);
 
 #endif

@@ -26,8 +26,8 @@
 
 /* Error codes.  check.h publishes none, so these mirror core/err.h's
  * CS_ENOMEM and CS_EPLUGIN; the host treats any negative value as failure. */
-#define PLUG_ENOMEM (-6)
-#define PLUG_EFAIL (-7)
+#define PLUG_ENOMEM CS_CHECK_ENOMEM
+#define PLUG_EFAIL CS_CHECK_EPLUGIN
 
 /* Sample keys per finding, as the ABI allows (cs_finding_in.samples). */
 #define PLUG_SAMPLES 10
@@ -246,7 +246,7 @@ static inline void samples_take(struct samples *s, const struct cs_host_api *api
     if (s->n >= PLUG_SAMPLES)
         return;
     cs_keyref k = api->keep_key(hctx, b, row);
-    if (k != UINT32_MAX) /* the host's "no key" (out of memory): skip rather than emit a dangling ref */
+    if (k != CS_KEYREF_NONE) /* out of memory: skip rather than emit a dangling ref */
         s->keys[s->n++] = k;
 }
 

@@ -80,8 +80,21 @@ start_watchdog() {
 # A single-quoted shell word.
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
+# The process to watch: our caller.  A $(...) subshell is a fork of the
+# caller, with the same command line, that ends right after us: look past it.
+caller_pid() {
+    local pid=$PPID parent
+    while [ -r "/proc/$pid/stat" ]; do
+        parent=$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f2)
+        [ -n "$parent" ] && [ "$parent" -gt 1 ] || break
+        cmp -s "/proc/$pid/cmdline" "/proc/$parent/cmdline" || break
+        pid=$parent
+    done
+    echo "$pid"
+}
+
 cmd_start() {
-    local watch=${1:-$PPID}
+    local watch=${1:-$(caller_pid)}
     [ -x "$PGBIN/initdb" ] || die "no PostgreSQL binaries in $PGBIN; install postgresql-15"
     [ -e "$DIR/data/postmaster.pid" ] && die "a cluster is already running in $DIR; run: bash tests/pg.sh stop $DIR"
     mkdir -p "$DIR"

@@ -552,23 +552,23 @@ static void test_duplicate_rows(const struct cs_check_plugin *p)
     free(h);
 }
 
-/* Enough distinct keys to make the hash set grow several times. */
+/* Enough distinct keys to make the hash set grow several times, past the size where it is mmap()ed. */
 static void test_duplicate_growth(const struct cs_check_plugin *p)
 {
-    enum { N = 50000 };
+    enum { N = 200000, REPEATS = N / 500 };
     struct host *h = calloc(1, sizeof(*h));
     struct cs_err err;
     int64_t *ids = malloc(N * sizeof(int64_t));
     uint8_t *nulls = calloc(N, 1);
     for (size_t r = 0; r < N; r++)
-        ids[r] = r % 500 == 499 ? (int64_t)(r / 500) : 1000000 + (int64_t)r; /* 100 repeats of 0..99 */
+        ids[r] = r % 500 == 499 ? (int64_t)(r / 500) : 1000000 + (int64_t)r; /* repeats of 0..REPEATS-1 */
+    for (size_t r = 0; r < REPEATS; r++)
+        ids[r] = (int64_t)r; /* the originals */
     struct cs_column_policy pol = {.struct_size = sizeof(pol)};
     struct cs_column_info info = {.name = "ID", .type = CS_TYPE_INT64, .is_key = 1, .policy = &pol};
     size_t pk = 0;
     struct cs_table_info ti = {.struct_size = sizeof(ti), .name = "BIG", .mode = CS_MODE_TABLE, .ncols = 1,
                                .cols = &info, .npk = 1, .pk = &pk, .rows_hint = 0}; /* no hint: the set must grow */
-    for (size_t r = 0; r < 100; r++)
-        ids[r] = (int64_t)r; /* the originals */
     void *state = NULL;
     int rc = p->init(&api, h, &ti, &state, &err);
     for (size_t first = 0; rc == 0 && first < N; first += 1000) {
@@ -579,9 +579,10 @@ static void test_duplicate_growth(const struct cs_check_plugin *p)
     if (rc == 0)
         rc = p->finish(state, &err);
     p->destroy(state);
-    ok(rc == 0 && h->nf == 1 && h->f[0].count == 100 && h->f[0].groups == 100 && h->f[0].total == N &&
-           h->f[0].nsamples == 10 && h->f[0].samples[0] == 499,
-       "duplicate: 50000 keys, 100 repeats found (count %llu)", h->nf ? (unsigned long long)h->f[0].count : 0ull);
+    ok(rc == 0 && h->nf == 1 && h->f[0].count == REPEATS && h->f[0].groups == REPEATS && h->f[0].total == N &&
+           h->f[0].nsamples == 10 && h->f[0].samples[0] == 499 && h->f[0].samples[9] == 9 * 500 + 499,
+       "duplicate: %d keys, %d repeats found (count %llu)", N, REPEATS,
+       h->nf ? (unsigned long long)h->f[0].count : 0ull);
     free(ids);
     free(nulls);
     free(h);

@@ -244,8 +244,14 @@ static int make_pg_fixture(const char *conn)
     SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env);
     SQLSetEnvAttr(env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
     SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc);
-    if (!SQL_SUCCEEDED(SQLDriverConnect(dbc, NULL, (SQLCHAR *)conn, SQL_NTS, NULL, 0, NULL, SQL_DRIVER_NOPROMPT)))
+    if (!SQL_SUCCEEDED(SQLDriverConnect(dbc, NULL, (SQLCHAR *)conn, SQL_NTS, NULL, 0, NULL, SQL_DRIVER_NOPROMPT))) {
+        SQLCHAR state[6] = "", msg[512] = "";
+        SQLINTEGER native;
+        SQLSMALLINT len;
+        SQLGetDiagRec(SQL_HANDLE_DBC, dbc, 1, state, &native, msg, sizeof(msg), &len);
+        printf("# pg connect: [%s] %s\n", state, msg);
         rc = -1;
+    }
     if (rc == 0)
         rc = pg_exec(dbc, "DROP TABLE IF EXISTS loan_book, loanxbook");
     if (rc == 0)

@@ -190,6 +190,35 @@ static void test_against_naive(size_t n)
     free(w);
 }
 
+/* Input orders that trip naive quicksorts: the quantiles must still match a qsort() reference. */
+static void test_sort_patterns(void)
+{
+    enum { N = 5003 };
+    static const char *const names[] = {"ascending", "descending", "all equal", "organ pipe", "few distinct"};
+    double *v = malloc(N * sizeof(double)), *w = malloc(N * sizeof(double));
+    for (int pat = 0; pat < 5; pat++) {
+        for (size_t i = 0; i < N; i++) {
+            switch (pat) {
+            case 0: v[i] = (double)i; break;
+            case 1: v[i] = (double)(N - i); break;
+            case 2: v[i] = 7; break;
+            case 3: v[i] = (double)(i < N / 2 ? i : N - i); break;
+            default: v[i] = (double)((i * 2654435761u) % 3); break;
+            }
+        }
+        struct cs_profile p = profile_of(v, N);
+        memcpy(w, v, N * sizeof(double));
+        qsort(w, N, sizeof(double), cmp_d);
+        /* N - 1 = 5002: q1 at pos 1250.5, median at 2501, q3 at 3751.5 */
+        int same = p.min == w[0] && p.max == w[N - 1] && p.median == w[2501] &&
+                   near(p.q1, (w[1250] + w[1251]) / 2) && near(p.q3, (w[3751] + w[3752]) / 2);
+        ok(same, "%s input: min, max and quartiles match qsort (q1 %g, median %g, q3 %g)", names[pat], p.q1, p.median,
+           p.q3);
+    }
+    free(v);
+    free(w);
+}
+
 static void test_usable(void)
 {
     double sent[] = {365243, -1};
@@ -329,6 +358,7 @@ int main(void)
     test_degenerate();
     test_against_naive(1001);
     test_against_naive(1000);
+    test_sort_patterns();
     test_usable();
     test_extremes_keys();
     test_shared_keys();

@@ -60,7 +60,10 @@ struct cs_err {
 
 /**
  * One column of a batch.  Exactly one of i64 / f64 / text is set, by type.
- * nulls[i] != 0 marks SQL NULL in row i; the value slot is then undefined.
+ * nulls[i] is CS_CELL_VALUE (0) for a value, CS_CELL_NULL (1) for SQL NULL and
+ * CS_CELL_INVALID (2) for a value that cannot be read as the column's type
+ * (text in a numeric column, a non-integral number in an integer column);
+ * the value slot of a NULL or invalid cell is undefined.
  * For text, text[i] is NUL-terminated UTF-8 of text_len[i] bytes.
  */
 struct cs_column {
@@ -72,6 +75,9 @@ struct cs_column {
     const char *const *text;
     const uint32_t *text_len;
 };
+
+/** Cell states in struct cs_column.nulls. */
+enum cs_cell { CS_CELL_VALUE = 0, CS_CELL_NULL = 1, CS_CELL_INVALID = 2 };
 
 /** A batch of rows, column-wise.  Read-only; valid for one batch() call. */
 struct cs_batch {
@@ -133,6 +139,13 @@ struct cs_table_info {
 
 /** Opaque handle to a key the host captured (see cs_host_api.keep_key). */
 typedef uint32_t cs_keyref;
+/** The keyref keep_key returns when it could not capture a key (out of memory). */
+#define CS_KEYREF_NONE UINT32_MAX
+
+/** Status codes a plugin may return (the host's full list is larger). */
+#define CS_CHECK_OK 0
+#define CS_CHECK_ENOMEM (-6)  /**< out of memory */
+#define CS_CHECK_EPLUGIN (-7) /**< the plugin cannot work on this table; say why in err */
 
 /** A finding as a check reports it; the host adds severity and table. */
 struct cs_finding_in {
@@ -189,7 +202,8 @@ struct cs_check_plugin {
     int (*batch)(void *state, const struct cs_batch *b, struct cs_err *err);
     /** All rows seen: report findings through api->emit. */
     int (*finish)(void *state, struct cs_err *err);
-    /** Release the state (called after finish, or after a failure). */
+    /** Release the state: called after finish, or after a failed batch or finish.  Not called
+     *  when init fails: init frees what it allocated and leaves *state NULL. */
     void (*destroy)(void *state);
 };
 

@@ -1,0 +1,55 @@
+/*
+** advisor_http.h -- what the two network advisor backends share: one HTTP
+** POST of a JSON body through libcurl, and the classification of what came
+** back (status, Retry-After, protobuf durations).
+**
+** Compiled into each network module (advisor_gemini.so, advisor_openai.so)
+** with hidden visibility, so nothing is exported and the modules stay
+** independent.  Names carry no cs_ prefix because nothing here is exported.
+**
+** One easy handle per call: calls run on several host threads at once and
+** an easy handle must not be shared between threads.  CURLOPT_NOSIGNAL is
+** set because signals and threads do not mix (timeouts would otherwise use
+** SIGALRM).  The API key is passed in a header only, never in the URL, so
+** curl's own error messages (which may quote the URL) cannot leak it.
+*/
+#ifndef CS_ADVISOR_HTTP_H
+#define CS_ADVISOR_HTTP_H
+
+#include <stddef.h>
+
+#include "creditsense/advisor.h"
+
+/** Largest response body kept; a longer one is a failure (no model answer is that long). */
+#define AH_MAX_BODY (8u << 20)
+
+struct ah_result {
+    long http_status;      /* 0 when no response arrived */
+    char *body;            /* NUL-terminated, malloc'ed; NULL when none */
+    size_t body_len;
+    double retry_after_s;  /* from Retry-After / retry-after-ms headers; <0 when absent */
+};
+
+/**
+ * POST body (JSON) to url with the given extra header lines (NULL-terminated
+ * array, may hold the key).  On a transport failure resp is filled
+ * (RETRYABLE for timeouts and connection problems, FAILED otherwise) and 1
+ * is returned; 0 when an HTTP response arrived (res filled); <0 when out of
+ * memory.  The caller frees res->body.
+ */
+int ah_post(const struct cs_advisor_host *api, void *hctx, const char *url, const char *const *headers,
+            const char *body, long timeout_ms, struct ah_result *res, struct cs_advisor_response *resp);
+
+/** Status for an HTTP error code: RETRYABLE for 408, 429, 500, 502, 503, 504; FAILED otherwise. */
+int ah_classify(long http_status);
+
+/** Parse a protobuf JSON Duration ("26s", "1.203608125s"); <0 when malformed. */
+double ah_parse_duration(const char *s);
+
+/** Fill resp->reason (printf style). */
+void ah_reason(struct cs_advisor_response *resp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Join base and path with exactly one '/' between them into buf; -1 when it does not fit. */
+int ah_url(char *buf, size_t size, const char *base, const char *path);
+
+#endif
