@@ -137,6 +137,8 @@ size_t cs_advice_preload(struct cs_advisor *adv, struct cs_store *st)
         json_decref(v);
     }
     cs_store_suggestions_free(s, n);
+    cs_log(CS_LOG_INFO, "advisor", "%zu cached suggestions of %s/%s loaded from the store", loaded,
+           cs_advisor_backend(adv), cs_advisor_model(adv));
     return loaded;
 }
 

@@ -10,9 +10,11 @@
 **   creditsense advise --config FILE --run RUN_ID [--format json|text]
 ** scan and customer also take --advise: the report gains "advisor" and
 ** "suggestions" (advisor_cli.h), stored in DQ_AI_SUGGESTIONS with the run.
-** scan and customer also take --store / --no-store (default: store the run,
-** unless the config says "store": {"enabled": false}); a stored run's JSON
-** has "stored": true, and a store that cannot be used is exit status 2.
+** scan and customer also take --store / --no-store.  By default a run is
+** stored (into the source database unless a "store" section names another);
+** the JSON says "stored": true|false.  When storing was asked for (--store or
+** a "store" section) a store that cannot be used is exit status 2; the
+** implicit default only logs a warning, so a read-only source still reports.
 ** Exit status: 0 after a good run, 1 when --fail-on is met, 2 with a message
 ** on stderr for usage, config, connection and data errors and for an
 ** unknown customer.  JSON goes to stdout, logs and progress to stderr.
@@ -246,6 +248,14 @@ static int store_run(struct cs_store *st, const struct cs_config *cfg, struct cs
     return rc;
 }
 
+/* The default store could not be used: say so, and go on with "stored": false. */
+static int store_skipped(struct cs_err *err)
+{
+    cs_log(CS_LOG_WARNING, "store", "run not stored: %s", err->msg);
+    cs_err_clear(err);
+    return 0;
+}
+
 static int run_checks(const struct cli_opts *o, int customer)
 {
     struct cs_config *cfg = NULL;
@@ -260,15 +270,22 @@ static int run_checks(const struct cli_opts *o, int customer)
     int rc = load_setup(o, &cfg, &reg, &err);
     if (rc == 0)
         rc = cs_engine_new(&eng, cfg, reg, &err);
-    if (rc == 0 && (o->store > 0 || (o->store < 0 && cfg->store_enabled)) &&
-        (rc = cs_store_open_config(&st, cfg, &err)) == 0)
-        cs_engine_set_store(eng, st);
+    /* Storing was asked for (--store, or a "store" section): failing is an error.  Only the
+     * implicit default (into the source database) degrades to a warning, so a read-only
+     * source still gets its report. */
+    int store_required = o->store > 0 || (o->store < 0 && cfg != NULL && cfg->store_configured);
+    if (rc == 0 && (o->store > 0 || (o->store < 0 && cfg->store_enabled))) {
+        if ((rc = cs_store_open_config(&st, cfg, &err)) == 0)
+            cs_engine_set_store(eng, st);
+        else if (!store_required)
+            rc = store_skipped(&err);
+    }
     so.metrics = st != NULL;
     if (rc == 0)
         rc = customer ? cs_engine_scan_customer(eng, o->id, &so, &run, &err)
                       : cs_engine_scan_table(eng, o->table, &so, &run, &err);
-    if (rc == 0 && st != NULL)
-        rc = store_run(st, cfg, run, &err);
+    if (rc == 0 && st != NULL && (rc = store_run(st, cfg, run, &err)) != 0 && !store_required)
+        rc = store_skipped(&err);
     progress_end(&prog);
     json_t *advice = rc == 0 && o->advise ? cs_advise_run(cfg, st, run) : NULL; /* after the run is stored */
     int status = rc == 0 ? emit_run(o, run, advice) : EXIT_ERROR;

@@ -232,6 +232,7 @@ static int parse_store(struct cs_config *cfg, json_t *st, struct cs_err *err)
     char *raw = NULL;
     if (st == NULL)
         return 0;
+    cfg->store_configured = 1;
     if ((rc = want_object(st, "store", err)) || (rc = check_keys(st, "store", STORE_KEYS, err)) ||
         (rc = get_bool(st, "enabled", "store", &cfg->store_enabled, NULL, err)) ||
         (rc = get_string(st, "schema", "store", &cfg->store_schema, err)) ||

@@ -88,6 +88,7 @@ struct cs_config {
     char *store_odbc;   /* NULL: the source connection; a secret like source_odbc */
     char *store_schema; /* NULL: the connection's default schema */
     int store_enabled;  /* store runs unless --no-store (default 1) */
+    int store_configured; /* a "store" section exists: failing to store is then an error, not a warning */
     struct cs_advisor_conf *advisor; /* "advisor" (advisor_config.h); NULL when absent: defaults */
     struct cs_server_conf *server;   /* "server" (server_conf.h); always set after loading */
     char hash[17]; /* hex FNV-1a of the file's bytes, recorded with every run */

@@ -27,6 +27,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "prefetch.h"
 #include "profile.h"
 #include "rules.h"
 #include "severity.h"
@@ -458,9 +459,12 @@ static int feed_batches(struct tpass *tp, struct hctx *hs, const struct cs_selec
 {
     struct cs_cursor *cur = NULL;
     const struct cs_batch *b;
+    struct cs_prefetch *pf = NULL;
     size_t nchecks = tp->eng->reg->nchecks;
     int rc = cs_source_select(tp->eng->src, sel, &cur, err);
-    while (rc == 0 && (rc = cs_cursor_next(cur, &b, err)) == 1) {
+    if (rc == 0 && tp->mode == CS_MODE_TABLE) /* long reads: fetch the next batch while checking this one */
+        rc = cs_prefetch_open(&pf, cur, err);
+    while (rc == 0 && (rc = pf ? cs_prefetch_next(pf, &b, err) : cs_cursor_next(cur, &b, err)) == 1) {
         rc = 0;
         for (size_t i = 0; rc == 0 && i < nchecks; i++)
             if ((rc = hs[i].plugin->batch(hs[i].state, b, err)) != 0)
@@ -475,6 +479,7 @@ static int feed_batches(struct tpass *tp, struct hctx *hs, const struct cs_selec
         if (rc == 0 && o && o->cancel && atomic_load(o->cancel))
             rc = cs_err_set(err, CS_ECANCELED, "the run was cancelled (the server is shutting down)");
     }
+    cs_prefetch_close(pf);
     cs_cursor_close(cur);
     return rc < 0 ? rc : 0;
 }

@@ -919,6 +919,11 @@ struct cs_rules *cs_rules_new(const char *dir, int required, const struct cs_san
     return r;
 }
 
+struct cs_sandbox_limits cs_rules_limits(const struct cs_rules *r)
+{
+    return r->limits;
+}
+
 void cs_rules_free(struct cs_rules *r)
 {
     if (r == NULL)

@@ -124,6 +124,9 @@ int cs_rules_refresh(struct cs_rules *r);
  */
 int cs_rules_reload(struct cs_rules *r);
 
+/** The sandbox limits of the catalogue (machines reading it use them too). */
+struct cs_sandbox_limits cs_rules_limits(const struct cs_rules *r);
+
 /** The current snapshot, with a reference the caller must release. */
 struct cs_rules_snapshot *cs_rules_acquire(struct cs_rules *r);
 void cs_rules_release(struct cs_rules_snapshot *s);

@@ -174,7 +174,8 @@ void cs_rules_vm_use(struct cs_rules_vm *vm, struct cs_rules *shared)
 /* Load the snapshot's files into a new sandbox and make it current. */
 static void load_snapshot(struct cs_rules_vm *vm, struct cs_rules_snapshot *s)
 {
-    struct cs_sandbox *sb = cs_sandbox_new(NULL);
+    struct cs_sandbox_limits limits = cs_rules_limits(vm->cat);
+    struct cs_sandbox *sb = cs_sandbox_new(&limits);
     struct cs_rule_list list = {0};
     if (sb == NULL) {
         cs_log(CS_LOG_ERROR, "rules", "out of memory creating a Lua state; keeping the rules loaded before");

@@ -256,6 +256,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
     struct cs_server *srv = H2O_STRUCT_FROM_MEMBER(struct cs_server, tick, entry);
     if (!srv->draining && parent_gone(srv))
         begin_drain(srv, "the parent process exited");
+    cs_srv_watch_tick(srv);
     h2o_timeout_link(srv->ctx.loop, &srv->tick_timeout, &srv->tick);
 }
 
@@ -299,15 +300,36 @@ static void warn_restart(const struct cs_server_conf *old, const struct cs_serve
         cs_srv_log(CS_LOG_WARNING, NULL, NULL, "server.web_dir changed: takes effect after a restart");
 }
 
-void cs_srv_reload(struct cs_server *srv)
+/* Loading a config opens plugins, the advisor and every rule file: a thread
+ * of its own does it, and the loop only swaps the result in. */
+struct reload_job {
+    struct cs_srv_job super;
+    uint64_t id;
+    struct cs_srv_gen *gen;
+    struct cs_err err;
+};
+
+static int reload_work(struct cs_srv_job *job, struct cs_srv_worker *w)
 {
-    struct cs_err err = {0};
-    struct cs_srv_gen *g;
-    if (cs_srv_gen_load(srv->config_path, srv->next_gen_id, &g, &err) != 0) {
-        cs_srv_log(CS_LOG_ERROR, NULL, NULL, "config reload failed, the running config stays: %s", err.msg);
-        return;
+    struct reload_job *rj = (void *)job;
+    (void)w;
+    if (cs_srv_gen_load(job->srv->config_path, rj->id, &rj->gen, &rj->err) != 0)
+        rj->gen = NULL;
+    return 0;
+}
+
+static int reload_done(struct cs_srv_job *job)
+{
+    struct reload_job *rj = (void *)job;
+    struct cs_server *srv = job->srv;
+    struct cs_srv_gen *g = rj->gen;
+    if (g == NULL) {
+        cs_srv_log(CS_LOG_ERROR, NULL, NULL, "config reload failed, the running config stays: %s", rj->err.msg);
+        return 0;
     }
-    srv->next_gen_id++;
+    if (g->id < srv->gen->id) /* an older reload finishing after a newer one */
+        return 0;
+    rj->gen = NULL;
     warn_restart(srv->gen->cfg->server, g->cfg->server);
     apply_limits(srv, g->cfg->server);
     pthread_mutex_lock(&srv->gen_lock);
@@ -315,8 +337,32 @@ void cs_srv_reload(struct cs_server *srv)
     srv->gen = g;
     pthread_mutex_unlock(&srv->gen_lock);
     cs_srv_gen_unref(old);
-    cs_srv_log(CS_LOG_INFO, NULL, NULL, "config reloaded from %s (generation %llu, %zu checks)", srv->config_path,
-               (unsigned long long)g->id, g->reg->nchecks);
+    cs_srv_watch_tick(srv);
+    cs_srv_log(CS_LOG_INFO, NULL, NULL, "config reloaded from %s (generation %llu: %zu checks, %zu rules, %zu rule "
+               "problems)", srv->config_path, (unsigned long long)g->id, g->reg->nchecks, g->rules_loaded,
+               g->rules_problems);
+    return 0;
+}
+
+static void reload_destroy(struct cs_srv_job *job)
+{
+    struct reload_job *rj = (void *)job;
+    cs_srv_gen_unref(rj->gen);
+    free(rj);
+}
+
+static const struct cs_srv_job_ops reload_ops = {"reload", reload_work, reload_done, reload_destroy};
+
+void cs_srv_reload(struct cs_server *srv)
+{
+    struct reload_job *rj = calloc(1, sizeof(*rj));
+    if (rj == NULL)
+        return;
+    rj->super.ops = &reload_ops;
+    rj->id = srv->next_gen_id++;
+    cs_srv_log(CS_LOG_INFO, NULL, NULL, "SIGHUP: reloading the config and the rules");
+    if (cs_srv_run_detached(srv, &rj->super) != 0)
+        free(rj);
 }
 
 /* ---- setup ---------------------------------------------------------------------------- */
@@ -422,6 +468,7 @@ static int start(struct cs_server *srv, const struct serve_opts *o, struct cs_er
     h2o_timeout_init(srv->ctx.loop, &srv->tick_timeout, 1000);
     srv->tick.cb = on_tick;
     h2o_timeout_link(srv->ctx.loop, &srv->tick_timeout, &srv->tick);
+    cs_srv_watch_start(srv);
     if ((rc = cs_srv_pool_start(&srv->workers, srv, "worker", (size_t)sc->threads, sc->max_queue)) != 0 ||
         (rc = cs_srv_pool_start(&srv->scanners, srv, "scan", 1, SCAN_QUEUE)) != 0)
         return cs_err_set(err, rc, "cannot start the worker threads");
@@ -467,6 +514,7 @@ static void finish(struct cs_server *srv)
             return;
         }
         stop_listening(srv);
+        cs_srv_watch_stop(srv);
         if (srv->sigsock != NULL)
             h2o_socket_close(srv->sigsock);
         if (h2o_timeout_is_linked(&srv->tick))
@@ -497,6 +545,7 @@ int cs_server_run(const struct serve_opts *o)
     struct cs_err err = {0};
     memset(&srv, 0, sizeof(srv));
     srv.config_path = o->config;
+    srv.watch_wd = -1;
     srv.parent_pid = o->parent_pid;
     srv.started = cs_srv_now();
     pthread_mutex_init(&srv.gen_lock, NULL);

@@ -48,7 +48,8 @@ static void h_runs(struct cs_srv_req *r);
 static void h_run(struct cs_srv_req *r);
 static void h_anomalies(struct cs_srv_req *r);
 static void h_suggestions(struct cs_srv_req *r);
-static void h_needs_rules(struct cs_srv_req *r);
+static void h_rules(struct cs_srv_req *r);
+static void h_rules_reload(struct cs_srv_req *r);
 static void h_config(struct cs_srv_req *r);
 static void h_openapi(struct cs_srv_req *r);
 
@@ -66,8 +67,8 @@ const struct cs_srv_route cs_srv_routes[] = {
     {"GET", "/api/v1/runs/{run}", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_run},
     {"GET", "/api/v1/anomalies", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_anomalies},
     {"GET", "/api/v1/suggestions", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_suggestions},
-    {"GET", "/api/v1/rules", CS_ROUTE_LIMITED, h_needs_rules},
-    {"POST", "/api/v1/rules/reload", CS_ROUTE_LIMITED | CS_ROUTE_WRITE, h_needs_rules},
+    {"GET", "/api/v1/rules", CS_ROUTE_LIMITED, h_rules},
+    {"POST", "/api/v1/rules/reload", CS_ROUTE_LIMITED | CS_ROUTE_WRITE, h_rules_reload},
     {"GET", "/api/v1/config", CS_ROUTE_LIMITED, h_config},
     {"GET", "/api/v1/openapi.json", CS_ROUTE_LIMITED, h_openapi},
 };
@@ -305,7 +306,7 @@ void cs_srv_submit(struct cs_srv_req *r, struct cs_srv_pool *pool, struct cs_srv
     job->srv = r->srv;
     job->rq = r;
     snprintf(job->request_id, sizeof(job->request_id), "%s", r->id);
-    if (cs_srv_pool_submit(pool, job) != 0) {
+    if (pool == NULL ? cs_srv_run_detached(r->srv, job) != 0 : cs_srv_pool_submit(pool, job) != 0) {
         job->ops->destroy(job);
         cs_srv_metrics_inc(r->srv->metrics, CS_SRV_QUEUE_REJECTIONS);
         cs_http_header(r->req, "retry-after", "1");
@@ -328,10 +329,11 @@ static void h_healthz(struct cs_srv_req *r)
 static void h_readyz(struct cs_srv_req *r)
 {
     struct cs_server *srv = r->srv;
-    const struct cs_registry *reg = srv->gen->reg;
+    const struct cs_srv_gen *g = srv->gen;
+    const struct cs_registry *reg = g->reg;
     int engines = atomic_load(&srv->engines_up), db = engines > 0 && atomic_load(&srv->db_ok);
-    int plugins = reg->nchecks > 0;
-    int ready = db && plugins && !srv->draining;
+    int plugins = reg->nchecks > 0, rules = !(g->rules_required && g->rules_dir_missing);
+    int ready = db && plugins && rules && !srv->draining;
     json_t *dbj = json_pack("{s:b, s:i, s:i}", "ok", db, "threads_connected", engines, "threads",
                             (int)(srv->workers.nworkers + srv->scanners.nworkers));
     if (!db) {
@@ -339,9 +341,14 @@ static void h_readyz(struct cs_srv_req *r)
         json_object_set_new(dbj, "error", json_string(srv->db_error[0] ? srv->db_error : "not connected yet"));
         pthread_mutex_unlock(&srv->err_lock);
     }
-    json_t *body = json_pack("{s:b, s:s, s:{s:o, s:{s:b, s:i, s:i}}}", "ready", ready, "status",
-                             srv->draining ? "draining" : ready ? "ready" : "not_ready", "checks", "database", dbj,
-                             "plugins", "ok", plugins, "loaded", (int)reg->nchecks, "refused", (int)reg->nerrors);
+    json_t *body = json_pack("{s:b, s:s, s:{s:o, s:{s:b, s:i, s:i}, s:{s:b, s:s, s:i, s:i}}}", "ready", ready,
+                             "status", srv->draining ? "draining" : ready ? "ready" : "not_ready", "checks",
+                             "database", dbj, "plugins", "ok", plugins, "loaded", (int)reg->nchecks, "refused",
+                             (int)reg->nerrors, "rules", "ok", rules, "dir", g->rules_dir, "loaded",
+                             (int)g->rules_loaded, "problems", (int)g->rules_problems);
+    if (g->advisor == NULL)
+        json_object_set_new(json_object_get(body, "checks"), "advisor",
+                            json_pack("{s:b, s:s}", "ok", 0, "error", g->advisor_error));
     if (!ready)
         cs_http_header(r->req, "retry-after", "5");
     cs_http_send_json(r->req, ready ? 200 : 503, body);
@@ -370,6 +377,42 @@ static void pool_gauges(struct cs_srv_buf *b, struct cs_server *srv)
         cs_srv_buf_printf(b, "creditsense_threads{pool=\"%s\"} %zu\n", pools[i]->name, pools[i]->nworkers);
 }
 
+static void counter(struct cs_srv_buf *b, const char *name, const char *help, uint64_t v)
+{
+    cs_srv_buf_family(b, name, "counter", help);
+    cs_srv_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* The advisor's own counters (they restart with a config reload, as Prometheus expects of a restart). */
+static void advisor_metrics(struct cs_srv_buf *b, struct cs_advisor *adv)
+{
+    struct cs_advisor_stats s;
+    if (adv == NULL)
+        return;
+    cs_advisor_stats(adv, &s);
+    counter(b, "creditsense_llm_calls_total", "LLM backend calls (retries and repairs included).", s.calls);
+    counter(b, "creditsense_llm_retries_total", "LLM calls that retried a transient failure.", s.retries);
+    counter(b, "creditsense_llm_repairs_total", "LLM calls that asked for a schema repair.", s.repairs);
+    counter(b, "creditsense_llm_errors_total", "LLM calls that did not end with a valid answer.", s.errors);
+    counter(b, "creditsense_llm_timeouts_total", "LLM calls that timed out.", s.timeouts);
+    cs_srv_buf_family(b, "creditsense_llm_tokens_total", "counter", "Tokens sent to and received from the LLM.");
+    cs_srv_buf_printf(b, "creditsense_llm_tokens_total{direction=\"in\"} %llu\n", (unsigned long long)s.tokens_in);
+    cs_srv_buf_printf(b, "creditsense_llm_tokens_total{direction=\"out\"} %llu\n", (unsigned long long)s.tokens_out);
+    counter(b, "creditsense_llm_cache_hits_total", "Advice answered from the cache.", s.cache_hits);
+    counter(b, "creditsense_llm_cache_misses_total", "Advice that needed a call.", s.cache_misses);
+    counter(b, "creditsense_llm_coalesced_total", "Advice that joined a call already in flight.", s.coalesced);
+    cs_srv_buf_family(b, "creditsense_advice_total", "counter", "Anomalies advised, by outcome.");
+    cs_srv_buf_printf(b, "creditsense_advice_total{status=\"ok\"} %llu\n", (unsigned long long)s.advised_ok);
+    cs_srv_buf_printf(b, "creditsense_advice_total{status=\"pending\"} %llu\n",
+                      (unsigned long long)s.advised_pending);
+    cs_srv_buf_printf(b, "creditsense_advice_total{status=\"failed\"} %llu\n", (unsigned long long)s.advised_failed);
+    cs_srv_buf_printf(b, "creditsense_advice_total{status=\"blocked\"} %llu\n",
+                      (unsigned long long)s.advised_blocked);
+    counter(b, "creditsense_llm_latency_ms_total", "Milliseconds spent in LLM calls.", s.latency_ms_total);
+    gauge(b, "creditsense_llm_in_flight", "LLM calls in flight now.", s.in_flight);
+    gauge(b, "creditsense_llm_queued", "LLM calls waiting for an advisor thread.", s.queued);
+}
+
 static void h_metrics(struct cs_srv_req *r)
 {
     struct cs_server *srv = r->srv;
@@ -387,6 +430,10 @@ static void h_metrics(struct cs_srv_req *r)
               !srv->draining);
     gauge(&b, "creditsense_config_generation", "Config loads so far (1 + successful reloads).",
           (double)srv->gen->id);
+    gauge(&b, "creditsense_rules_loaded", "Lua rules loaded with the current config.", (double)srv->gen->rules_loaded);
+    gauge(&b, "creditsense_rule_problems", "Rule files that failed to load with the current config.",
+          (double)srv->gen->rules_problems);
+    advisor_metrics(&b, srv->gen->advisor);
     cs_srv_buf_family(&b, "creditsense_build_info", "gauge", "Version of the running binary.");
     cs_srv_buf_printf(&b, "creditsense_build_info{version=\"%s\"} 1\n", CS_VERSION);
     if (b.oom) {
@@ -549,10 +596,16 @@ static void h_anomalies(struct cs_srv_req *r)
                        "(core/store.h), which this build does not have yet", r->route->pattern);
 }
 
-static void h_needs_rules(struct cs_srv_req *r)
+/* ---- rules ------------------------------------------------------------------------------- */
+
+static void h_rules(struct cs_srv_req *r)
 {
-    cs_http_send_error(r->req, 501, "not_implemented", "%s needs the Lua rules module, which this build does not "
-                       "have yet", r->route->pattern);
+    cs_srv_rules_request(r, 0);
+}
+
+static void h_rules_reload(struct cs_srv_req *r)
+{
+    cs_srv_rules_request(r, 1);
 }
 
 /* ---- config and the API document ------------------------------------------------------- */

@@ -94,8 +94,13 @@ static json_t *make_view(const struct cs_srv_gen *g)
     }
     redact(root);
     json_object_set_new(root, "server", cs_server_conf_json(g->cfg->server));
-    json_t *eff = json_pack("{s:s, s:s, s:o, s:I}", "path", g->cfg->path, "hash", g->cfg->hash, "plugins",
-                            plugin_view(g->reg), "generation", (json_int_t)g->id);
+    json_t *eff = json_pack("{s:s, s:s, s:o, s:I, s:s}", "path", g->cfg->path, "hash", g->cfg->hash, "plugins",
+                            plugin_view(g->reg), "generation", (json_int_t)g->id, "rules_dir", g->rules_dir);
+    json_object_set_new(eff, "advisor", g->advisor ? json_pack("{s:s, s:s?, s:s?}", "backend",
+                                                               cs_advisor_backend(g->advisor), "model",
+                                                               cs_advisor_model(g->advisor), "prompt",
+                                                               cs_advisor_prompt_version(g->advisor))
+                                                   : json_pack("{s:s}", "error", g->advisor_error));
     json_object_set_new(root, "effective", eff);
     return root;
 }
@@ -115,9 +120,16 @@ static void plugin_dir(const struct cs_config *cfg, char *dir, size_t size)
 static int load_rules(struct cs_srv_gen *g, struct cs_err *err)
 {
     cs_rules_dir(g->cfg, g->rules_dir, sizeof(g->rules_dir));
-    if ((g->rules = cs_rules_new(g->rules_dir, g->cfg->rules_dir != NULL, NULL)) == NULL ||
-        cs_rules_refresh(g->rules) < 0)
+    g->rules_required = g->cfg->rules_dir != NULL;
+    if ((g->rules = cs_rules_new(g->rules_dir, g->rules_required, NULL)) == NULL || cs_rules_refresh(g->rules) < 0)
         return cs_err_set(err, CS_ENOMEM, "out of memory loading the rules");
+    struct cs_rules_snapshot *s = cs_rules_acquire(g->rules);
+    if (s != NULL) {
+        g->rules_loaded = s->nrules;
+        g->rules_problems = s->nproblems;
+        g->rules_dir_missing = s->dir_errno != 0;
+    }
+    cs_rules_release(s);
     return 0;
 }
 

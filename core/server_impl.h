@@ -53,6 +53,9 @@ struct cs_srv_gen {
     json_t *view; /* the effective config with secrets redacted (GET /api/v1/config) */
     struct cs_rules *rules;       /* the Lua rules catalogue every engine of this generation reads */
     char rules_dir[4096];
+    int rules_required;           /* rules_dir is configured: its absence is a problem */
+    size_t rules_loaded, rules_problems; /* as loaded with the generation (for /readyz) */
+    int rules_dir_missing;
     struct cs_advisor *advisor;   /* NULL when it could not start (advisor_error says why) */
     char advisor_error[256];
     atomic_int advice_preloaded;  /* the advisor's cache was filled from the store once */
@@ -72,8 +75,12 @@ struct cs_srv_job;
 
 struct cs_srv_job_ops {
     const char *name;
-    /** Worker thread: do the work, fill status and body. */
-    void (*work)(struct cs_srv_job *job, struct cs_srv_worker *w);
+    /**
+     * Worker thread: do the work, fill status and body.  Returns 0 when the
+     * job is to go back to the loop now, 1 when it was handed on (to the
+     * advisor), after which the worker must not touch it again.
+     */
+    int (*work)(struct cs_srv_job *job, struct cs_srv_worker *w);
     /**
      * Loop thread, when the job is back (before the response is sent); may be
      * NULL.  Returns 1 when the job goes on (it queued it again), else 0.
@@ -97,7 +104,6 @@ struct cs_srv_job {
     char *body;      /* malloc'd JSON (the answer) */
     size_t body_len;
     int db_error;    /* the work failed on the database (counted on the loop) */
-    int deferred;    /* work() handed the job on: whoever finishes it sends it to the loop */
     int must_run;    /* run even when the request went away (work already paid for) */
 };
 
@@ -130,6 +136,13 @@ int cs_srv_pool_start(struct cs_srv_pool *p, struct cs_server *srv, const char *
 
 /** Queue a job.  -1 when the queue is full or stopping (the caller still owns the job). */
 int cs_srv_pool_submit(struct cs_srv_pool *p, struct cs_srv_job *job);
+
+/**
+ * Run a job on a thread of its own (work gets w == NULL), for rare slow
+ * work that must not wait behind the pools: config and rules reloads.
+ * -1 when no thread could be started (the caller still owns the job).
+ */
+int cs_srv_run_detached(struct cs_server *srv, struct cs_srv_job *job);
 
 /** Queue the next step of a job already accepted: not refused for a full queue, only when stopping. */
 int cs_srv_pool_resubmit(struct cs_srv_pool *p, struct cs_srv_job *job);
@@ -223,7 +236,7 @@ void cs_srv_request_done(struct cs_server *srv, h2o_req_t *req, const char *id, 
 /** Install the API handler, the dashboard's files and the JSON 404 on a path config. */
 void cs_srv_api_register(struct cs_server *srv, h2o_pathconf_t *root, const char *web_dir);
 
-/** Queue a job for a request; answers 503 itself when the queue is full.  Takes the job. */
+/** Queue a job for a request (pool NULL: a thread of its own); answers 503 itself when it cannot.  Takes the job. */
 void cs_srv_submit(struct cs_srv_req *r, struct cs_srv_pool *pool, struct cs_srv_job *job);
 
 /* ---- customers and the run store (server_runs.c) ---------------------------------- */
@@ -238,6 +251,17 @@ void cs_srv_suggestions_list(struct cs_srv_req *r);
 /** Answer a job with the HTTP form of an engine or store error (w may be NULL). */
 void cs_srv_fail_run(struct cs_srv_job *job, struct cs_srv_worker *w, int rc, const struct cs_err *err);
 
+/* ---- Lua rules (server_rules.c) ------------------------------------------------------ */
+
+/** GET /api/v1/rules (reload 0) and POST /api/v1/rules/reload (reload 1). */
+void cs_srv_rules_request(struct cs_srv_req *r, int reload);
+/** Reload the current generation's rules off the loop (inotify, SIGHUP); the outcome is logged. */
+void cs_srv_rules_reload(struct cs_server *srv, const char *why);
+/** Watch the rules directory (inotify); tick re-watches after a reload or when it was gone. */
+void cs_srv_watch_start(struct cs_server *srv);
+void cs_srv_watch_tick(struct cs_server *srv);
+void cs_srv_watch_stop(struct cs_server *srv);
+
 /* ---- the server (server.c) ------------------------------------------------------ */
 
 struct cs_server {
@@ -249,6 +273,11 @@ struct cs_server {
     h2o_multithread_receiver_t jobs_back;
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
+    h2o_socket_t *watch_sock;      /* inotify on the rules directory */
+    int watch_wd, watch_dir_seen;
+    char watch_dir[4096];
+    h2o_timeout_t watch_timeout;   /* DEBOUNCE_MS */
+    h2o_timeout_entry_t watch_debounce;
     const char *config_path;
     char listen[256];         /* as given; the bound address after start */
     struct cs_srv_metrics *metrics;

@@ -188,13 +188,15 @@ static void *worker_main(void *arg)
     struct cs_srv_job *job;
     while ((job = next_job(p, w)) != NULL) {
         atomic_fetch_add(&p->busy, 1);
+        int handed_on = 0;
         if (!atomic_load(&job->abandoned) || job->must_run)
-            job->ops->work(job, w);
-        if (job->status != 0 && !job->db_error)
-            w->last_ok = cs_srv_now(); /* a good answer is as good as a probe */
-        atomic_fetch_sub(&p->busy, 1);
-        if (!job->deferred) /* else its next step sends it (it may already have) */
+            handed_on = job->ops->work(job, w);
+        if (!handed_on) { /* a handed-on job may be gone already: touch nothing */
+            if (job->status != 0 && !job->db_error)
+                w->last_ok = cs_srv_now(); /* a good answer is as good as a probe */
             h2o_multithread_send_message(&p->srv->jobs_back, &job->super);
+        }
+        atomic_fetch_sub(&p->busy, 1);
     }
     drop_engine(w);
     return NULL;
@@ -259,6 +261,32 @@ int cs_srv_pool_submit(struct cs_srv_pool *p, struct cs_srv_job *job)
 int cs_srv_pool_resubmit(struct cs_srv_pool *p, struct cs_srv_job *job)
 {
     return enqueue(p, job, 0);
+}
+
+static void *detached_main(void *arg)
+{
+    struct cs_srv_job *job = arg;
+    (void)job->ops->work(job, NULL);
+    h2o_multithread_send_message(&job->srv->jobs_back, &job->super);
+    return NULL;
+}
+
+int cs_srv_run_detached(struct cs_server *srv, struct cs_srv_job *job)
+{
+    pthread_t tid;
+    pthread_attr_t attr;
+    job->srv = srv;
+    atomic_fetch_add(&srv->jobs_out, 1);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&tid, &attr, detached_main, job);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        atomic_fetch_sub(&srv->jobs_out, 1);
+        cs_log(CS_LOG_ERROR, "server", "cannot start a thread for %s: %s", job->ops->name, strerror(rc));
+        return -1;
+    }
+    return 0;
 }
 
 size_t cs_srv_pool_depth(struct cs_srv_pool *p)

@@ -209,13 +209,14 @@ static void finish_step(struct customer_job *cj, struct cs_srv_worker *w)
     answer(cj, cj->gen->advisor, NULL);
 }
 
-static void customer_work(struct cs_srv_job *job, struct cs_srv_worker *w)
+static int customer_work(struct cs_srv_job *job, struct cs_srv_worker *w)
 {
     struct customer_job *cj = (void *)job;
     if (cj->step == STEP_FINISH)
         finish_step(cj, w);
     else
         check_step(cj, w);
+    return 0;
 }
 
 /* Loop thread.  Returns 1 when the job goes on (queued for FINISH). */
@@ -373,7 +374,7 @@ static int list_suggestions(struct store_job *sj, struct cs_store *st, json_t **
     return *out ? 0 : cs_err_set(err, CS_ENOMEM, "out of memory");
 }
 
-static void store_work(struct cs_srv_job *job, struct cs_srv_worker *w)
+static int store_work(struct cs_srv_job *job, struct cs_srv_worker *w)
 {
     struct store_job *sj = (void *)job;
     struct cs_err err = {0};
@@ -382,7 +383,7 @@ static void store_work(struct cs_srv_job *job, struct cs_srv_worker *w)
     int rc = cs_srv_worker_engine(w, &err);
     if (rc == 0 && w->store == NULL) {
         cs_srv_job_fail(job, 501, "not_implemented", "the run store is off in this config (store.enabled is false)");
-        return;
+        return 0;
     }
     if (rc == 0) {
         switch (sj->q) {
@@ -402,6 +403,7 @@ static void store_work(struct cs_srv_job *job, struct cs_srv_worker *w)
     else
         cs_srv_fail_run(job, w, rc, &err);
     json_decref(out);
+    return 0;
 }
 
 static const struct cs_srv_job_ops store_ops = {"store", store_work, NULL, store_job_destroy};

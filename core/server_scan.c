@@ -191,7 +191,7 @@ static void store_scan(struct scan_job *sj, struct cs_srv_worker *w)
     cs_srv_log(CS_LOG_ERROR, sj->super.request_id, NULL, "could not store scan %s: %s", sj->scan->id, err.msg);
 }
 
-static void scan_work(struct cs_srv_job *job, struct cs_srv_worker *w)
+static int scan_work(struct cs_srv_job *job, struct cs_srv_worker *w)
 {
     struct scan_job *sj = (void *)job;
     struct scan *s = sj->scan;
@@ -200,7 +200,7 @@ static void scan_work(struct cs_srv_job *job, struct cs_srv_worker *w)
     job->status = 200; /* no request waits; marks the job as run */
     if ((sj->rc = cs_srv_worker_engine(w, &sj->err)) != 0) {
         job->db_error = 1;
-        return;
+        return 0;
     }
     struct cs_scan_opts opts = {.progress = on_progress, .progress_ctx = s, .count_rows = 1,
                                 .metrics = w->store != NULL, .cancel = &job->srv->cancel_scans};
@@ -216,6 +216,7 @@ static void scan_work(struct cs_srv_job *job, struct cs_srv_worker *w)
         sj->rc = cs_err_set(&sj->err, CS_ENOMEM, "out of memory building the report");
     if (sj->report != NULL && sj->store_error[0])
         json_object_set_new(sj->report, "store_error", json_string(sj->store_error));
+    return 0;
 }
 
 static void set_error(struct scan *s, int rc, const char *msg)

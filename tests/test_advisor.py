@@ -355,6 +355,7 @@ if d503:
     t.ok(rows and all(r[4] == "ok" for r in rows), "advise --run: rows updated to ok")
     t.eq(len(rows), len(d503["suggestions"]), "advise --run: still one row per anomaly")
     t.eq(len(reqs), 1, "advise --run: one call")
+    script()
     rc, doc, out, err = cli(["advise", "--config", cfg_g, "--run", d503["run_id"]])
     t.ok(rc == 0 and len(collect()) == 0 and all(s.get("earlier") for s in doc["suggestions"]),
          "advise --run again: nothing left to ask")
@@ -368,11 +369,13 @@ cfg_c = gemini_cfg("gemini-cache", cache_ttl_s=3600, model="gemini-cache-test")
 script()
 rc, doc1, out, err = advise(cfg_c)
 n1 = len(collect())
+script()
 rc, doc2, out, err = advise(cfg_c)
 n2 = len(collect())
 t.ok(n1 == 1 and n2 == 0, "cache: the same customer again costs no call (%d then %d)" % (n1, n2))
 t.ok(doc2 and all(s["cached"] for s in doc2["suggestions"] if s["column"] != "OWN_CAR_AGE"),
      "cache: answers marked cached")
+script()
 rc, doc3, out, err = advise(cfg_c, customer=OTHER)
 reqs = collect()
 cached = [s for s in (doc3 or {}).get("suggestions", []) if s["cached"]]

@@ -255,6 +255,29 @@ def check_config_errors(conn):
          err)
 
 
+def check_default_store(conn):
+    """The implicit store (the source database) only warns when it cannot be used;
+    a configured store that cannot be used is exit status 2."""
+    db = os.path.join(work, "unstorable.db")
+    make_sqlite(db)
+    c = sqlite3.connect(db)
+    c.execute("CREATE VIEW DQ_RUNS AS SELECT 1 AS X")  # blocks the store's schema
+    c.commit()
+    c.close()
+    path = cfg_file("implicit", config("Driver=SQLite3;Database=%s" % db))
+    rc, rep, err = run_json([EXE, "scan", "--config", path, "--table", "LOANS"])
+    t.ok(rc == 0 and rep and rep["stored"] is False and "run not stored" in err,
+         "an unusable default store: report printed, stored false, a warning", err)
+    c = config("Driver=SQLite3;Database=%s" % db)
+    c["store"] = {"odbc": "Driver=SQLite3;Database=%s" % db}
+    rc, out, err = run([EXE, "scan", "--config", cfg_file("explicit", c), "--table", "LOANS"])
+    t.ok(rc == 2 and out == "" and "store" in err, "an unusable configured store: exit 2", err)
+    rc, out, err = run([EXE, "scan", "--config", path, "--table", "LOANS", "--store"])
+    t.ok(rc == 2 and out == "", "an unusable store with --store: exit 2", err)
+    rc, rep, err = run_json([EXE, "scan", "--config", path, "--table", "LOANS", "--no-store"])
+    t.ok(rc == 0 and rep and rep["stored"] is False and "run not stored" not in err, "--no-store: no attempt", err)
+
+
 def main():
     db = os.path.join(work, "fixture.db")
     make_sqlite(db)
@@ -267,6 +290,7 @@ def main():
     check_customer("sqlite odbc", odbc)
     check_exit_codes(native)
     check_config_errors(conn)
+    check_default_store(conn)
     pg = os.environ.get("CS_PG_ODBC")
     if not pg:
         t.skip("PostgreSQL through psqlODBC", "no PostgreSQL cluster ($CS_PG_ODBC unset)")
