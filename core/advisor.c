@@ -918,7 +918,11 @@ static int plan_slot(struct cs_advisor *adv, struct cs_advice *h, size_t i, json
             entry_free(e);
             return CS_ENOMEM;
         }
-        e->fact = json_incref(fact);
+        /* Copies, not references: json_t refcounts are not safe to share between threads. */
+        if ((e->fact = json_deep_copy(fact)) == NULL) {
+            entry_free(e);
+            return CS_ENOMEM;
+        }
         e->local = local;
         map_put(adv, e);
         lists[local].v[lists[local].n++] = e;
@@ -974,7 +978,7 @@ static int make_jobs(struct cs_advisor *adv, struct pending_list *l, int local, 
         memcpy(j->e, l->v + at, n * sizeof(*j->e));
         j->n = n;
         j->local = local;
-        j->context = json_incref(ctx);
+        j->context = json_deep_copy(ctx); /* the job's own: it is freed on a worker thread */
         enqueue(adv, j, fin);
     }
     return 0;

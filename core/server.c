@@ -546,6 +546,7 @@ int cs_server_run(const struct serve_opts *o)
     memset(&srv, 0, sizeof(srv));
     srv.config_path = o->config;
     srv.watch_wd = -1;
+    atomic_init(&srv.db_ok, -1);
     srv.parent_pid = o->parent_pid;
     srv.started = cs_srv_now();
     pthread_mutex_init(&srv.gen_lock, NULL);

@@ -227,7 +227,8 @@ static int unauthorized(struct cs_srv_req *r)
 static int not_ready(struct cs_srv_req *r)
 {
     struct cs_server *srv = r->srv;
-    if (!(r->route->flags & CS_ROUTE_DB) || atomic_load(&srv->engines_up) > 0)
+    /* While the workers are still connecting the request waits in the queue; 503 is for a known failure. */
+    if (!(r->route->flags & CS_ROUTE_DB) || atomic_load(&srv->engines_up) > 0 || atomic_load(&srv->db_ok) != 0)
         return 0;
     char msg[512];
     pthread_mutex_lock(&srv->err_lock);
@@ -331,7 +332,7 @@ static void h_readyz(struct cs_srv_req *r)
     struct cs_server *srv = r->srv;
     const struct cs_srv_gen *g = srv->gen;
     const struct cs_registry *reg = g->reg;
-    int engines = atomic_load(&srv->engines_up), db = engines > 0 && atomic_load(&srv->db_ok);
+    int engines = atomic_load(&srv->engines_up), db = engines > 0 && atomic_load(&srv->db_ok) == 1;
     int plugins = reg->nchecks > 0, rules = !(g->rules_required && g->rules_dir_missing);
     int ready = db && plugins && rules && !srv->draining;
     json_t *dbj = json_pack("{s:b, s:i, s:i}", "ok", db, "threads_connected", engines, "threads",
@@ -426,7 +427,7 @@ static void h_metrics(struct cs_srv_req *r)
     gauge(&b, "creditsense_scans_active", "Background scans queued or running.",
           (double)cs_srv_scans_active(srv->scans));
     gauge(&b, "creditsense_ready", "1 when /readyz answers 200.",
-          atomic_load(&srv->engines_up) > 0 && atomic_load(&srv->db_ok) && srv->gen->reg->nchecks > 0 &&
+          atomic_load(&srv->engines_up) > 0 && atomic_load(&srv->db_ok) == 1 && srv->gen->reg->nchecks > 0 &&
               !srv->draining);
     gauge(&b, "creditsense_config_generation", "Config loads so far (1 + successful reloads).",
           (double)srv->gen->id);

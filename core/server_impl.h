@@ -302,7 +302,7 @@ struct cs_server {
     atomic_int cancel_all;    /* the drain deadline passed: every run stops */
     atomic_int engines_up;    /* workers with a connected engine */
     atomic_int jobs_out;      /* jobs queued, running or with the advisor (not yet freed) */
-    atomic_int db_ok;         /* the last database contact succeeded */
+    atomic_int db_ok;         /* the last database contact: 1 succeeded, 0 failed, -1 none yet */
     atomic_ullong db_errors;
     pthread_mutex_t err_lock;
     char db_error[512];       /* the last database error (redacted), for /readyz */

@@ -159,44 +159,46 @@ static int ask_advisor(struct customer_job *cj, struct cs_srv_worker *w)
     cs_srv_gen_ref(cj->gen);
     atomic_store(&cj->parts, 2);
     cj->step = STEP_ADVICE;
-    cj->super.deferred = 1;
     if (cs_advisor_submit(cj->gen->advisor, cj->run, NULL, advice_done, cj, &cj->advice, &err) != 0) {
         cs_srv_log(CS_LOG_ERROR, cj->super.request_id, NULL, "advisor: %s", err.msg);
-        cj->super.deferred = 0;
         cj->step = STEP_CHECK;
         return -1;
     }
+    /* From here on the job may be back on the loop (or freed): do not touch cj. */
     if (atomic_fetch_sub(&cj->parts, 1) == 1) /* the advisor already called back */
         h2o_multithread_send_message(&cj->super.srv->jobs_back, &cj->super.super);
     return 0;
 }
 
-static void check_step(struct customer_job *cj, struct cs_srv_worker *w)
+/* Returns 1 when the job went to the advisor (and is no longer this thread's). */
+static int check_step(struct customer_job *cj, struct cs_srv_worker *w)
 {
     struct cs_err err = {0};
     if ((cj->rc = cs_srv_worker_engine(w, &err)) != 0) {
         cj->super.db_error = 1;
         cs_srv_job_fail(&cj->super, 503, "database_unavailable", "cannot reach the database: %s", err.msg);
-        return;
+        return 0;
     }
     struct cs_scan_opts opts = {.cancel = &cj->super.srv->cancel_all};
     if ((cj->rc = cs_engine_scan_customer(w->eng, cj->customer_id, &opts, &cj->run, &err)) != 0) {
         cs_srv_fail_run(&cj->super, w, cj->rc, &err);
-        return;
+        return 0;
     }
     store_run(cj, w);
     if (!cj->want_advice) {
         answer(cj, NULL, "advice not requested (advice=false)");
-        return;
+        return 0;
     }
     if (w->gen->advisor == NULL) {
         char note[300];
         snprintf(note, sizeof(note), "no advisor: %s", w->gen->advisor_error);
         answer(cj, NULL, note);
-        return;
+        return 0;
     }
-    if (ask_advisor(cj, w) != 0)
-        answer(cj, NULL, "the advisor refused the request (see the server log)");
+    if (ask_advisor(cj, w) == 0)
+        return 1;
+    answer(cj, NULL, "the advisor refused the request (see the server log)");
+    return 0;
 }
 
 static void finish_step(struct customer_job *cj, struct cs_srv_worker *w)
@@ -212,11 +214,11 @@ static void finish_step(struct customer_job *cj, struct cs_srv_worker *w)
 static int customer_work(struct cs_srv_job *job, struct cs_srv_worker *w)
 {
     struct customer_job *cj = (void *)job;
-    if (cj->step == STEP_FINISH)
+    if (cj->step == STEP_FINISH) {
         finish_step(cj, w);
-    else
-        check_step(cj, w);
-    return 0;
+        return 0;
+    }
+    return check_step(cj, w);
 }
 
 /* Loop thread.  Returns 1 when the job goes on (queued for FINISH). */
@@ -225,13 +227,12 @@ static int customer_done(struct cs_srv_job *job)
     struct customer_job *cj = (void *)job;
     if (cj->step == STEP_ADVICE) {
         cj->step = STEP_FINISH;
-        job->deferred = 0;
         job->must_run = 1;
         if (cs_srv_pool_resubmit(&job->srv->workers, job) == 0)
             return 1;
         answer(cj, cj->gen->advisor, NULL); /* the pool is stopping: answer without storing */
     }
-    if (cj->step == STEP_CHECK && job->status != 0)
+    if (job->status != 0) /* the last time the job is here: count it once */
         cs_srv_count_run(job->srv->metrics, "customer", cj->rc, cj->run);
     return 0;
 }

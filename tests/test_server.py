@@ -654,6 +654,26 @@ def check_parent_watchdog(conn):
     t.ok(p.poll() is not None, "watchdog: --parent-pid that is not the parent stops at once")
     parent.kill()
     parent.wait()
+    # A parent that dies (SIGKILL, no chance to clean up) takes its daemon with it.
+    mid = subprocess.Popen([sys.executable, "-c", "import os, subprocess, sys, time\n"
+                            "p = subprocess.Popen([sys.argv[1], 'serve', '--config', sys.argv[2], '--listen', "
+                            "'127.0.0.1:0', '--parent-pid', str(os.getpid())], stderr=open(sys.argv[3], 'w'))\n"
+                            "print(p.pid, flush=True)\ntime.sleep(120)\n", EXE, cfg, os.path.join(work, "orphan2.log")],
+                           stdout=subprocess.PIPE, text=True)
+    pid = int(mid.stdout.readline())
+    time.sleep(1.0)
+    mid.kill()
+    mid.wait()
+
+    def gone():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().split(")")[1].split()[0] == "Z"
+        except OSError:
+            return True
+    t.ok(wait_for(gone, 15), "watchdog: the daemon stops by itself when its parent is killed")
+    if not gone():
+        os.kill(pid, signal.SIGKILL)
     log.close()
 
 

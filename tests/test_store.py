@@ -183,8 +183,10 @@ def check_faults(db, cfgpath):
                        env={"CS_STORE_FAULT": "kill_after_anomalies"})
     t.eq(rc, -9, "the process is killed between inserts")
     t.eq(totals(), before, "a killed writer leaves no partial run")
-    rc, out, err = run([EXE, "scan", "--config", cfgpath, "--table", "CREDIT"], env={"CS_STORE_FAULT": "after_metrics"})
-    t.ok(rc == 2 and out == "" and "fault injected" in err, "a failing statement is exit 2 with a message", err)
+    rc, out, err = run([EXE, "scan", "--config", cfgpath, "--table", "CREDIT", "--store"],
+                       env={"CS_STORE_FAULT": "after_metrics"})
+    t.ok(rc == 2 and out == "" and "fault injected" in err, "a failing statement (--store) is exit 2 with a message",
+         err)
     t.eq(totals(), before, "a failed transaction leaves no partial run")
     rc, rep, err = scan(cfgpath)
     t.ok(rc == 0 and rep and rep["stored"], "the next run is written normally", err)
