@@ -39,6 +39,7 @@
 #include "log.h"
 
 #define HOOK_EVERY 1000
+#define BIG_ALLOC ((size_t)1 << 20) /* allocations that also check the clock */
 #define PATTERN_WORK_MAX 1e9
 
 /* Generated from lua/creditsense.lua (core/embed.py). */
@@ -71,6 +72,29 @@ static struct cs_sandbox *sandbox_of(lua_State *L)
 
 /* ---- memory ------------------------------------------------------------- */
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sandbox_hook(lua_State *L, lua_Debug *ar);
+
+/* A slow library call in a loop (s:upper() of megabytes) costs few
+ * instructions, so the count hook sees the clock rarely; such calls spend
+ * their time on large results, so large allocations look at the clock too
+ * and, once the call is over its time, make the hook fire on the next
+ * instruction, where it stops the rule. */
+static void check_time_at_alloc(struct cs_sandbox *sb)
+{
+    double now = now_s();
+    if (sb->t0 == 0)
+        sb->t0 = now;
+    else if (now - sb->t0 > sb->seconds && !sb->killed)
+        lua_sethook(sb->L, sandbox_hook, LUA_MASKCOUNT, 1);
+}
+
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct cs_sandbox *sb = ud;
@@ -83,6 +107,8 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > osize && sb->used + (nsize - osize) > sb->limit)
         return NULL; /* Lua collects and retries, then raises "not enough memory" */
+    if (nsize >= BIG_ALLOC && nsize > osize && sb->L != NULL)
+        check_time_at_alloc(sb);
     void *p = realloc(ptr, nsize);
     if (p != NULL)
         sb->used = sb->used - osize + nsize;
@@ -97,13 +123,6 @@ static int sandbox_panic(lua_State *L)
 }
 
 /* ---- instruction budget ------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 enum { WITHIN_BUDGET, OVER_INSTRUCTIONS, OVER_TIME };
 
