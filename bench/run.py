@@ -8,7 +8,8 @@ REPEAT runs, with peak resident memory from /usr/bin/time:
   * creditsense scan, native SQLite reader
   * creditsense scan through the SQLite ODBC driver
   * the pandas peer (bench/peer_pandas.py) doing the same checks
-  * the floor: sqlite3's own shell reading every row (no checks at all)
+  * the bare fetch: the same rows read through the same source layer with
+    no checks (build/bench-fetch), natively and through the SQLite ODBC driver
 and checks that CreditSense and pandas found the same defects.
 """
 import json
@@ -20,6 +21,7 @@ import time
 
 BUILD = os.path.abspath(sys.argv[1])
 EXE = os.path.join(BUILD, "creditsense")
+FETCH = os.path.join(BUILD, "bench-fetch")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(BUILD, "bench-data")
 SIZES = [int(s) for s in os.environ.get("SIZES", "30000 300000").split()]
@@ -83,15 +85,18 @@ def measure(n, env):
     native, odbc = config_for(db, True), config_for(db, False)
     rows = []
     for table in TABLES:
-        cs = best([EXE, "scan", "--config", native, "--table", table])
-        co = best([EXE, "scan", "--config", odbc, "--table", table], env)
+        conn = "Driver=SQLite3;Database=" + db
+        cs = best([EXE, "scan", "--no-store", "--config", native, "--table", table])
+        co = best([EXE, "scan", "--no-store", "--config", odbc, "--table", table], env)
         pd_ = best(["/usr/bin/python3", os.path.join(ROOT, "bench", "peer_pandas.py"), native, db, table])
-        floor = best(["sqlite3", db, 'SELECT * FROM "%s"' % table, "-cmd", ".output /dev/null"])
+        fn = best([FETCH, conn, table, "1"])
+        fo = best([FETCH, conn, table, "0"], env)
         ours, nrows = findings_of(cs[2])
         diff = compare(ours, json.loads(pd_[2]))
-        rows.append((n, table, nrows, cs, co, pd_, floor, diff))
-        print("%d %s: creditsense %.2fs %.0fMiB, odbc %.2fs %.0fMiB, pandas %.2fs %.0fMiB, floor %.2fs; %d differences"
-              % (n, table, cs[0], cs[1], co[0], co[1], pd_[0], pd_[1], floor[0], len(diff)), file=sys.stderr)
+        rows.append((n, table, nrows, cs, co, pd_, fn, fo, diff))
+        print("%d %s: creditsense %.2fs %.0fMiB (fetch %.2fs), odbc %.2fs %.0fMiB (fetch %.2fs), pandas %.2fs %.0fMiB;"
+              " %d differences" % (n, table, cs[0], cs[1], fn[0], co[0], co[1], fo[0], pd_[0], pd_[1], len(diff)),
+              file=sys.stderr)
     return rows
 
 
@@ -106,18 +111,20 @@ def write_report(results):
            "generated SQLite database, doing the same checks under the same policies",
            "(`deploy/creditsense.json`): missing values and sentinels, negatives, duplicate keys or rows,",
            "and outliers. Times are the best of %d runs (wall clock), memory the peak resident set" % REPEAT,
-           "(`/usr/bin/time -f %M`). The floor is sqlite3's own shell reading every row with no checks.", "",
+           "(`/usr/bin/time -f %M`). The bare fetch reads the same rows through the same source layer and",
+           "runs no checks (`build-bench/bench-fetch`); runs are not stored (`--no-store`).", "",
            "Machine: %s, %d cores, %s; pandas %s." % (cpu or platform.processor(), os.cpu_count(),
                                                       platform.platform(), pdv), "",
-           "| customers | table | rows | creditsense (native) | creditsense (SQLite ODBC) | pandas peer | "
-           "speed-up vs pandas | sqlite3 floor | findings agree |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
-    for n, table, nrows, cs, co, pd_, floor, diff in results:
+           "| customers | table | rows | creditsense native | bare fetch native | checks add | "
+           "creditsense SQLite ODBC | bare fetch ODBC | checks add | pandas peer | speed-up vs pandas | findings agree |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for n, table, nrows, cs, co, pd_, fn, fo, diff in results:
         agree = "yes" if not diff else "%d differ" % len(diff)
-        out.append("| %s | %s | %s | %.2f s, %.0f MiB | %.2f s, %.0f MiB | %.2f s, %.0f MiB | %.1fx | %.2f s | %s |"
-                   % (f"{n:,}", table, f"{nrows:,}", cs[0], cs[1], co[0], co[1], pd_[0], pd_[1], pd_[0] / cs[0],
-                      floor[0], agree))
-    diffs = [(n, t, d) for n, t, _, _, _, _, _, diff in results for d in diff]
+        out.append("| %s | %s | %s | %.2f s, %.0f MiB | %.2f s | %+.0f%% | %.2f s, %.0f MiB | %.2f s | %+.0f%% | "
+                   "%.2f s, %.0f MiB | %.1fx | %s |"
+                   % (f"{n:,}", table, f"{nrows:,}", cs[0], cs[1], fn[0], 100 * (cs[0] / fn[0] - 1), co[0], co[1],
+                      fo[0], 100 * (co[0] / fo[0] - 1), pd_[0], pd_[1], pd_[0] / cs[0], agree))
+    diffs = [(r[0], r[1], d) for r in results for d in r[-1]]
     if diffs:
         out += ["", "Differences between the two tools' findings:", ""]
         out += ["- %d customers, %s: %s" % d for d in diffs]

@@ -147,12 +147,12 @@ static void text_header(FILE *out, const struct cs_run *run)
                 run->nfindings, run->nfindings == 1 ? "" : "s", run->run_id);
 }
 
-static void text_finding(FILE *out, const struct cs_finding *f, int color)
+static void text_finding(FILE *out, const struct cs_finding *f, int cw, int color)
 {
     char cnt[32], tot[32], share[32];
     snprintf(share, sizeof(share), "%s/%s", thousands(f->count, cnt, sizeof(cnt)), thousands(f->total, tot, sizeof(tot)));
-    fprintf(out, "  %s%-8s%s  %-10s %-28.28s %19s  %s\n", color ? sev_color(f->severity) : "",
-            cs_severity_name(f->severity), color ? "\033[0m" : "", f->check, f->column, share, f->message);
+    fprintf(out, "  %s%-8s%s  %-*s %-28.28s %19s  %s\n", color ? sev_color(f->severity) : "",
+            cs_severity_name(f->severity), color ? "\033[0m" : "", cw, f->check, f->column, share, f->message);
 }
 
 void cs_report_text(FILE *out, const struct cs_run *run, int color)
@@ -162,6 +162,10 @@ void cs_report_text(FILE *out, const struct cs_run *run, int color)
     if (v == NULL)
         return;
     const char *table = NULL;
+    int cw = 10; /* the CHECK column fits the longest check or rule name */
+    for (size_t i = 0; i < run->nfindings; i++)
+        if ((int)strlen(v[i]->check) > cw)
+            cw = (int)strlen(v[i]->check);
     for (size_t i = 0; i < run->ntables && run->scope == CS_SCOPE_CUSTOMER; i++) {
         char rows[32];
         fprintf(out, "  %-28s %s rows\n", run->tables[i].table, thousands(run->tables[i].rows, rows, sizeof(rows)));
@@ -169,10 +173,10 @@ void cs_report_text(FILE *out, const struct cs_run *run, int color)
     for (size_t i = 0; i < run->nfindings; i++) {
         if (table == NULL || strcmp(table, v[i]->table) != 0) {
             table = v[i]->table;
-            fprintf(out, "\n%s%s%s\n  %-8s  %-10s %-28s %19s  %s\n", color ? "\033[1m" : "", table,
-                    color ? "\033[0m" : "", "SEVERITY", "CHECK", "COLUMN", "COUNT/TOTAL", "WHAT");
+            fprintf(out, "\n%s%s%s\n  %-8s  %-*s %-28s %19s  %s\n", color ? "\033[1m" : "", table,
+                    color ? "\033[0m" : "", "SEVERITY", cw, "CHECK", "COLUMN", "COUNT/TOTAL", "WHAT");
         }
-        text_finding(out, v[i], color);
+        text_finding(out, v[i], cw, color);
     }
     if (run->nfindings == 0)
         fprintf(out, "\nNo findings: every check passed.\n");

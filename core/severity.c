@@ -18,10 +18,14 @@ static int missing_severity(const struct cs_severity_in *in, double r)
         return CS_SEV_HIGH;
     if (in->is_key)
         return CS_SEV_CRITICAL;
-    if (strcmp(in->kind, "sentinel") == 0)
-        return r >= 0.2 ? CS_SEV_MEDIUM : CS_SEV_LOW;
+    if (strcmp(in->kind, "sentinel") == 0) /* a customer's placeholders are no rate: low */
+        return r >= 0.2 && !in->customer ? CS_SEV_MEDIUM : CS_SEV_LOW;
     if (in->cc != NULL && r <= in->cc->max_missing)
         return CS_SEV_INFO;
+    /* One customer's few rows say nothing about rates: a value the config expects to be
+     * missing at times is information, one that is normally present is worth a look. */
+    if (in->customer)
+        return in->cc != NULL && in->cc->max_missing > 0 ? CS_SEV_INFO : CS_SEV_MEDIUM;
     if (r >= 1.0 && !in->customer)
         return CS_SEV_HIGH;
     if (r < 0.01)
