@@ -89,7 +89,8 @@ typedef void (*cs_advice_done_fn)(void *ctx, struct cs_advice *a);
  * when $GEMINI_API_KEY is set, else offline), its prompt template and
  * schema.  Workers start on the first submit.  plugin_dir is where
  * advisor_<backend>.so is looked for.  Fails with a message when the
- * module, the template or a needed API key is missing.
+ * module, the template or a needed API key is missing.  cfg is borrowed
+ * and must outlive the advisor.
  */
 int cs_advisor_new(struct cs_advisor **out, const struct cs_config *cfg, const char *plugin_dir, struct cs_err *err);
 void cs_advisor_free(struct cs_advisor *adv);

@@ -184,6 +184,8 @@ json_t *cs_advise_run(const struct cs_config *cfg, struct cs_store *st, const st
     struct cs_advisor *adv = NULL;
     struct cs_advice *a = NULL;
     struct cs_err err = {0};
+    if (!run->stored)
+        st = NULL; /* suggestion rows belong to a stored run: none when the run could not be written */
     plugin_dir(cfg, dir, sizeof(dir));
     if (cs_advisor_new(&adv, cfg, dir, &err) != 0) {
         fprintf(stderr, "creditsense: warning: no advice: %s\n", err.msg);

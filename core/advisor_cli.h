@@ -24,7 +24,8 @@
 #include "store.h"
 
 /**
- * Advise on a run (st may be NULL: nothing stored).  Returns the members to
+ * Advise on a run (st may be NULL, and is ignored unless run->stored:
+ * suggestion rows are only written for a stored run).  Returns the members to
  * merge into the report (new reference): "advisor" (backend, model, prompt,
  * offline, note, stored, error when the advisor could not start) and
  * "suggestions".  NULL only when out of memory.

@@ -39,6 +39,7 @@
 #include "history.h"
 #include "log.h"
 #include "plugin.h"
+#include "pushdown.h"
 #include "report.h"
 #include "server.h"
 #include "rules.h"
@@ -56,6 +57,7 @@ struct cli_opts {
     uint64_t limit;           /* history --limit */
     int advise;               /* scan/customer --advise */
     const char *run;          /* advise --run */
+    int scan_mode;            /* scan --mode (pushdown.h), default auto */
 };
 
 static const char USAGE[] =
@@ -63,7 +65,8 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  scan       --config FILE --table NAME [--format json|text] [--fail-on SEVERITY]\n"
-    "             check every row of a table\n"
+    "             [--mode stream|pushdown|auto]\n"
+    "             check every row of a table (auto: in the database for warehouses and big tables)\n"
     "  customer   --config FILE --id ID [--format json|text] [--fail-on SEVERITY]\n"
     "             check one customer's rows in every configured table\n"
     "  demo-data  --out FILE.db [--customers N] [--seed S]\n"
@@ -118,6 +121,7 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
         {"store", no_argument, NULL, 'S'},        {"no-store", no_argument, NULL, 'N'},
         {"customer", required_argument, NULL, 'C'}, {"limit", required_argument, NULL, 'l'},
         {"advise", no_argument, NULL, 'A'},       {"run", required_argument, NULL, 'R'},
+        {"mode", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -134,6 +138,10 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
         case 'C': o->customer = optarg; break;
         case 'A': o->advise = 1; break;
         case 'R': o->run = optarg; break;
+        case 'M':
+            if ((o->scan_mode = cs_scan_mode_parse(optarg)) < 0)
+                return usage_error("--mode: expected stream, pushdown or auto, got '%s'", optarg);
+            break;
         case 'l':
             if (parse_u64(optarg, &o->limit) != 0 || o->limit == 0 || o->limit > 10000)
                 return usage_error("--limit: expected a whole number from 1 to 10000, got '%s'", optarg);
@@ -266,7 +274,8 @@ static int run_checks(const struct cli_opts *o, int customer)
     struct cs_err err = {0};
     struct progress prog = {.start = mono_s()};
     int tty = isatty(STDERR_FILENO);
-    struct cs_scan_opts so = {.progress = tty ? progress_draw : NULL, .progress_ctx = &prog, .count_rows = tty};
+    struct cs_scan_opts so = {.progress = tty ? progress_draw : NULL, .progress_ctx = &prog, .count_rows = tty,
+                              .scan_mode = o->scan_mode};
     int rc = load_setup(o, &cfg, &reg, &err);
     if (rc == 0)
         rc = cs_engine_new(&eng, cfg, reg, &err);
@@ -398,7 +407,7 @@ static void set_log_level(void)
 
 int cs_cli_main(int argc, char **argv)
 {
-    struct cli_opts o = {.format = "json", .fail_on = -1, .seed = 42, .store = -1};
+    struct cli_opts o = {.format = "json", .fail_on = -1, .seed = 42, .store = -1, .scan_mode = CS_SCAN_AUTO};
     set_log_level();
     if (argc < 2)
         return fputs(USAGE, stderr), EXIT_ERROR;

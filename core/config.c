@@ -29,7 +29,7 @@
 static const char *const ROOT_KEYS[] = {"source", "tables", "plugin_dir", "profile", "store", "rules_dir",
                                         "advisor", "server", NULL};
 static const char *const STORE_KEYS[] = {"odbc", "schema", "enabled", NULL};
-static const char *const SOURCE_KEYS[] = {"odbc", "native_sqlite", "batch_rows", NULL};
+static const char *const SOURCE_KEYS[] = {"odbc", "native_sqlite", "batch_rows", "pushdown_rows", NULL};
 static const char *const PROFILE_KEYS[] = {"cache_dir", "max_age_s", NULL};
 static const char *const TABLE_KEYS[] = {"customer_key", "primary_key", "columns", "drift", NULL};
 static const char *const COLUMN_KEYS[] = {"allow_negative", "outlier", "empty_is_missing", "sentinels",
@@ -202,6 +202,10 @@ static int parse_source(struct cs_config *cfg, json_t *src, struct cs_err *err)
         (rc = get_number(src, "batch_rows", "source", 1, 1 << 20, &rows, err)))
         return rc;
     cfg->batch_rows = (size_t)rows;
+    double pd_rows = 0;
+    if ((rc = get_number(src, "pushdown_rows", "source", 0, 1e15, &pd_rows, err)))
+        return rc;
+    cfg->pushdown_rows = (uint64_t)pd_rows;
     return 0;
 }
 

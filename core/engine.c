@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "prefetch.h"
 #include "profile.h"
+#include "pushdown.h"
 #include "rules.h"
 #include "severity.h"
 #include "source.h"
@@ -535,6 +536,40 @@ static int tpass_run(struct tpass *tp, const struct cs_select *sel, const struct
     return rc;
 }
 
+/* Whole-table run in the database (pushdown.h); *pushed 0: stream it.  Lua rules read rows, so a
+ * table with rules is streamed. */
+static int tpass_pushdown(struct tpass *tp, int mode, int *pushed, struct cs_err *err)
+{
+    uint64_t rows = 0;
+    *pushed = 0;
+    rules_begin(tp);
+    int has_rules = tp->rules != NULL;
+    cs_rules_pass_free(tp->rules);
+    tp->rules = NULL;
+    if (has_rules) {
+        cs_log(mode == CS_SCAN_PUSHDOWN ? CS_LOG_WARNING : CS_LOG_INFO, "pushdown",
+               "table %s: Lua rules read its rows, so the table is streamed", tp->schema.table);
+        return 0;
+    }
+    if (tp->macc != NULL && mode == CS_SCAN_AUTO) {
+        cs_log(CS_LOG_INFO, "pushdown", "table %s: the run store's column metrics need the rows, so the table is "
+               "streamed (--mode pushdown stores findings without column metrics)", tp->schema.table);
+        return 0;
+    }
+    struct cs_pd_table t = {.src = tp->eng->src, .dialect = cs_source_dialect(tp->eng->src), .cfg = tp->eng->cfg,
+                            .tc = tp->tc, .schema = &tp->schema, .infos = tp->infos, .pk = tp->pk, .npk = tp->npk,
+                            .reg = tp->eng->reg, .run = tp->run};
+    int rc = cs_pushdown_table(&t, mode, &rows, pushed, err);
+    if (rc == 0 && *pushed) {
+        snprintf(tp->run->mode, sizeof(tp->run->mode), "pushdown");
+        cs_metrics_acc_free(tp->macc); /* per-column metrics need the rows: not collected */
+        tp->macc = NULL;
+        if (run_add_rows(tp->run, tp->schema.table, rows) != 0)
+            rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
 /* ---- runs ----------------------------------------------------------------- */
 
 static struct cs_run *run_new(const struct cs_engine *eng, int scope)
@@ -565,7 +600,10 @@ int cs_engine_scan_table(struct cs_engine *eng, const char *table, const struct 
     int rc = tpass_open(&tp, eng, run, table, CS_MODE_TABLE, err);
     if (rc == 0 && opts != NULL && opts->metrics && (tp.macc = cs_metrics_acc_new(tp.schema.ncols, tp.infos)) == NULL)
         rc = cs_err_set(err, CS_ENOMEM, "out of memory");
-    if (rc == 0) {
+    int pushed = 0;
+    if (rc == 0 && opts != NULL && opts->scan_mode != CS_SCAN_STREAM)
+        rc = tpass_pushdown(&tp, opts->scan_mode, &pushed, err);
+    if (rc == 0 && !pushed) {
         struct cs_select sel = {.schema = &tp.schema};
         rc = tpass_run(&tp, &sel, opts, &rows, err);
     }

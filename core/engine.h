@@ -63,6 +63,7 @@ struct cs_run {
     struct cs_colmetrics *metrics; /* whole-table runs with cs_scan_opts.metrics; "*" first (metrics.h) */
     size_t nmetrics;
     int stored;                    /* written to the run store (report: "stored") */
+    char mode[12];                 /* "pushdown" when the checks ran in the database (report: "mode"), else "" */
 };
 
 /** Progress callback: rows done out of total (total 0 when unknown). */
@@ -74,6 +75,7 @@ struct cs_scan_opts {
     int count_rows;          /* ask the database for the row count first (for progress) */
     int metrics;             /* whole-table runs: collect per-column metrics (for the store) */
     const atomic_int *cancel; /* may be NULL; once non-zero the run stops between batches with CS_ECANCELED */
+    int scan_mode;            /* whole-table runs: enum cs_scan_mode (pushdown.h); 0 = stream */
 };
 
 struct cs_engine;

@@ -74,6 +74,18 @@ void cs_http_send(h2o_req_t *req, int status, const char *content_type, const ch
     send_pooled(req, status, content_type, copy.base, copy.len);
 }
 
+static void free_owned(void *p)
+{
+    free(*(char **)p);
+}
+
+void cs_http_send_owned(h2o_req_t *req, int status, const char *content_type, char *body, size_t len)
+{
+    char **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), free_owned);
+    *slot = body;
+    send_pooled(req, status, content_type, body, len);
+}
+
 void cs_http_send_json(h2o_req_t *req, int status, const json_t *body)
 {
     size_t len = body ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;

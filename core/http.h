@@ -25,6 +25,12 @@ const char *cs_http_reason(int status);
 /** Send body (copied) with status and content type; sets the content length. */
 void cs_http_send(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len);
 
+/**
+ * Send a malloc'd body without copying it: the request takes it and frees
+ * it when the response is done (a worker's large JSON answer, for one).
+ */
+void cs_http_send_owned(h2o_req_t *req, int status, const char *content_type, char *body, size_t len);
+
 /** Send a JSON value (borrowed) with status. */
 void cs_http_send_json(h2o_req_t *req, int status, const json_t *body);
 

@@ -108,6 +108,8 @@ json_t *cs_report_json(const struct cs_run *run)
     json_object_set_new(o, "tables", tables);
     json_object_set_new(o, "summary", summary_json(run));
     json_object_set_new(o, "stored", json_boolean(run->stored));
+    if (run->mode[0] != '\0')
+        json_object_set_new(o, "mode", json_string(run->mode));
     json_object_set_new(o, "findings", findings);
     free(v);
     return o;

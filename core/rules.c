@@ -700,7 +700,8 @@ static int list_once(const char *dir, struct listing *l)
     closedir(d);
     if (rc != 0)
         return rc;
-    qsort(l->files, l->n, sizeof(l->files[0]), by_name);
+    if (l->n > 1) /* an empty directory has no array: qsort(NULL, 0) is undefined */
+        qsort(l->files, l->n, sizeof(l->files[0]), by_name);
     size_t kept = 0;
     for (size_t i = 0; i < l->n; i++) {
         char path[PATH_MAX];

@@ -17,17 +17,14 @@
 ** Limits on the body's size are libh2o's (server.max_body_bytes, 413).
 */
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "err.h"
 #include "http.h"
 #include "log.h"
 #include "ratelimit.h"
-#include "report.h"
 #include "server_impl.h"
 
 extern const char cs_openapi_json[];

@@ -13,7 +13,6 @@
 ** request if it is still waiting, and frees the job.  A job whose request
 ** went away before a worker reached it is passed back without running.
 */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,7 +334,8 @@ static void answer(struct cs_srv_job *job)
         cs_http_send_error(rq->req, 500, "internal", "the request could not be completed");
         return;
     }
-    cs_http_send(rq->req, job->status, "application/json", job->body, job->body_len);
+    cs_http_send_owned(rq->req, job->status, "application/json", job->body, job->body_len);
+    job->body = NULL; /* the request frees it once the response is written */
 }
 
 void cs_srv_jobs_back(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)

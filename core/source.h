@@ -102,4 +102,37 @@ int cs_source_select(struct cs_source *src, const struct cs_select *sel, struct 
 int cs_cursor_next(struct cs_cursor *cur, const struct cs_batch **out, struct cs_err *err);
 void cs_cursor_close(struct cs_cursor *cur);
 
+/* ---- aggregate queries (pushdown.c) --------------------------------------- */
+
+/** A bound parameter of cs_source_query: exactly one of i64 / f64 / text, by type. */
+struct cs_qparam {
+    int type; /* CS_TYPE_INT64, CS_TYPE_DOUBLE or CS_TYPE_TEXT */
+    int64_t i64;
+    double f64;
+    const char *text;
+};
+
+/** One result cell: type 0 for SQL NULL, else the CS_TYPE_* it was read as. */
+struct cs_qval {
+    int type;
+    int64_t i64;
+    double f64;
+    char *text; /* CS_TYPE_TEXT, owned by the result */
+};
+
+/** A small, fully fetched result (row-major: v[row * ncols + col]). */
+struct cs_qresult {
+    size_t nrows, ncols;
+    struct cs_qval *v;
+};
+
+/**
+ * Run one SELECT with `np` bound parameters and fetch at most max_rows rows
+ * (aggregates and sample keys: small results).  CS_ESOURCE with the
+ * driver's message on failure.  Release with cs_qresult_free.
+ */
+int cs_source_query(struct cs_source *src, const char *sql, const struct cs_qparam *p, size_t np, size_t max_rows,
+                    struct cs_qresult *out, struct cs_err *err);
+void cs_qresult_free(struct cs_qresult *r);
+
 #endif

@@ -31,6 +31,9 @@ struct source_ops {
     int (*select)(struct cs_source *src, const struct cs_select *sel, struct cs_cursor **out, struct cs_err *err);
     int (*next)(struct cs_cursor *cur, const struct cs_batch **out, struct cs_err *err);
     void (*cursor_close)(struct cs_cursor *cur);
+    /** Aggregate query (source.h cs_source_query); NULL when the reader has none. */
+    int (*query)(struct cs_source *src, const char *sql, const struct cs_qparam *p, size_t np, size_t max_rows,
+                 struct cs_qresult *out, struct cs_err *err);
 };
 
 struct cs_source {
@@ -102,6 +105,18 @@ struct cs_batchbuf {
         char *slots;
     } *cb;
 };
+/*
+ * Rows per batch of a select.  A keyed select (one customer's rows) returns
+ * a handful of rows, and a full batch costs about 1 MB of zeroed memory per
+ * text column, which dominated the daemon's per-customer requests; so keyed
+ * selects use small batches (more rows simply take more batches).
+ */
+#define CS_KEYED_BATCH_ROWS 64
+static inline size_t cs_select_cap(const struct cs_source *src, const struct cs_select *sel)
+{
+    return sel->where_col != NULL && src->batch_rows > CS_KEYED_BATCH_ROWS ? CS_KEYED_BATCH_ROWS : src->batch_rows;
+}
+
 int cs_batchbuf_init(struct cs_batchbuf *bb, const struct cs_schema *s, const struct cs_plan *p, size_t cap,
                      struct cs_err *err);
 void cs_batchbuf_free(struct cs_batchbuf *bb);
@@ -111,6 +126,9 @@ void cs_batchbuf_text(struct cs_batchbuf *bb, size_t col, size_t row, const char
 size_t cs_text_cut(const char *s, size_t len);
 /** n, or less so that s[0..n) does not end inside a UTF-8 sequence (for text a driver cut). */
 size_t cs_utf8_whole(const char *s, size_t n);
+
+/** Append a row of ncols zeroed cells to r; NULL when out of memory (pushdown_query.c). */
+struct cs_qval *cs_qresult_row(struct cs_qresult *r);
 
 /* ---- strict number parsing ---- */
 

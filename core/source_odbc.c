@@ -579,7 +579,7 @@ static int od_select(struct cs_source *base, const struct cs_select *sel, struct
     c->schema = sel->schema;
     rc = cs_plan_make(base->dialect, sel, &c->plan, err);
     if (rc == 0)
-        rc = cs_batchbuf_init(&c->bb, sel->schema, &c->plan, base->batch_rows, err);
+        rc = cs_batchbuf_init(&c->bb, sel->schema, &c->plan, cs_select_cap(base, sel), err);
     if (rc == 0 && ((c->oc = calloc(c->plan.ncols, sizeof(*c->oc))) == NULL ||
                     (c->status = calloc(c->bb.cap, sizeof(SQLUSMALLINT))) == NULL))
         rc = cs_err_set(err, CS_ENOMEM, "out of memory");
@@ -725,6 +725,131 @@ static int od_next(struct cs_cursor *base, const struct cs_batch **out, struct c
     return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* Aggregate queries (pushdown)                                        */
+/* ------------------------------------------------------------------ */
+
+static int od_is_int(SQLSMALLINT t)
+{
+    return t == SQL_INTEGER || t == SQL_SMALLINT || t == SQL_TINYINT || t == SQL_BIGINT || t == SQL_BIT;
+}
+
+static int od_is_float(SQLSMALLINT t)
+{
+    return t == SQL_DOUBLE || t == SQL_FLOAT || t == SQL_REAL || t == SQL_NUMERIC || t == SQL_DECIMAL;
+}
+
+/* One cell: integers and floats by their C type, everything else as text (numbers parsed when they are). */
+static int od_query_cell(SQLHSTMT st, SQLUSMALLINT col, SQLSMALLINT sqltype, struct cs_qval *v)
+{
+    SQLLEN ind = 0;
+    if (od_is_int(sqltype)) {
+        SQLBIGINT n = 0;
+        if (!SQL_SUCCEEDED(SQLGetData(st, col, SQL_C_SBIGINT, &n, 0, &ind)))
+            return -1;
+        if (ind != SQL_NULL_DATA)
+            v->type = CS_TYPE_INT64, v->i64 = n, v->f64 = (double)n;
+        return 0;
+    }
+    if (od_is_float(sqltype)) {
+        SQLDOUBLE d = 0;
+        if (!SQL_SUCCEEDED(SQLGetData(st, col, SQL_C_DOUBLE, &d, 0, &ind)))
+            return -1;
+        if (ind != SQL_NULL_DATA)
+            v->type = CS_TYPE_DOUBLE, v->f64 = d;
+        return 0;
+    }
+    char buf[CS_TEXT_CAP + 1];
+    if (!SQL_SUCCEEDED(SQLGetData(st, col, SQL_C_CHAR, buf, sizeof(buf), &ind)))
+        return -1;
+    if (ind == SQL_NULL_DATA)
+        return 0;
+    size_t len = strnlen(buf, sizeof(buf) - 1);
+    int64_t i;
+    double d;
+    if (cs_parse_i64(buf, len, &i))
+        v->type = CS_TYPE_INT64, v->i64 = i, v->f64 = (double)i;
+    else if (cs_parse_f64(buf, len, &d))
+        v->type = CS_TYPE_DOUBLE, v->f64 = d;
+    else if ((v->text = strdup(buf)) != NULL)
+        v->type = CS_TYPE_TEXT;
+    else
+        return -2;
+    return 0;
+}
+
+static int od_query(struct cs_source *base, const char *sql, const struct cs_qparam *p, size_t np, size_t max_rows,
+                    struct cs_qresult *out, struct cs_err *err)
+{
+    struct odbc_source *s = (struct odbc_source *)base;
+    SQLHSTMT st;
+    SQLSMALLINT ncols = 0;
+    SQLSMALLINT types[1024];
+    SQLLEN *ind = calloc(np + 1, sizeof(SQLLEN));
+    int rc = ind == NULL ? cs_err_set(err, CS_ENOMEM, "out of memory") : new_stmt(s, &st, err);
+    if (rc != 0) {
+        free(ind);
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < np; i++) {
+        SQLRETURN r;
+        SQLUSMALLINT n = (SQLUSMALLINT)(i + 1);
+        if (p[i].type == CS_TYPE_INT64)
+            r = SQLBindParameter(st, n, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 0, 0, (SQLPOINTER)&p[i].i64, 0,
+                                 &ind[i]);
+        else if (p[i].type == CS_TYPE_DOUBLE)
+            r = SQLBindParameter(st, n, SQL_PARAM_INPUT, SQL_C_DOUBLE, SQL_DOUBLE, 0, 0, (SQLPOINTER)&p[i].f64, 0,
+                                 &ind[i]);
+        else {
+            size_t len = strlen(p[i].text);
+            ind[i] = (SQLLEN)len;
+            r = SQLBindParameter(st, n, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_VARCHAR, len ? len : 1, 0,
+                                 (SQLPOINTER)p[i].text, (SQLLEN)len + 1, &ind[i]);
+        }
+        if (!SQL_SUCCEEDED(r))
+            rc = od_fail(s, SQL_HANDLE_STMT, st, err, NULL, "cannot bind pushdown parameter %zu", i + 1);
+    }
+    if (rc == 0 && (!SQL_SUCCEEDED(SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS)) ||
+                    !SQL_SUCCEEDED(SQLNumResultCols(st, &ncols))))
+        rc = od_fail(s, SQL_HANDLE_STMT, st, err, NULL, "pushdown query failed");
+    if (rc == 0 && (ncols <= 0 || (size_t)ncols > sizeof(types) / sizeof(types[0])))
+        rc = cs_err_set(err, CS_ESOURCE, "pushdown query returned %d columns", (int)ncols);
+    for (SQLSMALLINT c = 0; rc == 0 && c < ncols; c++) {
+        SQLCHAR name[256];
+        SQLSMALLINT nlen, dec, nullable;
+        SQLULEN size;
+        if (!SQL_SUCCEEDED(SQLDescribeCol(st, (SQLUSMALLINT)(c + 1), name, sizeof(name), &nlen, &types[c], &size,
+                                          &dec, &nullable)))
+            types[c] = SQL_VARCHAR;
+    }
+    if (rc == 0)
+        out->ncols = (size_t)ncols;
+    while (rc == 0 && out->nrows < max_rows) {
+        SQLRETURN r = SQLFetch(st);
+        if (r == SQL_NO_DATA)
+            break;
+        if (!SQL_SUCCEEDED(r)) {
+            rc = od_fail(s, SQL_HANDLE_STMT, st, err, NULL, "pushdown query: fetch failed");
+            break;
+        }
+        struct cs_qval *row = cs_qresult_row(out);
+        if (row == NULL) {
+            rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+            break;
+        }
+        for (SQLSMALLINT c = 0; rc == 0 && c < ncols; c++) {
+            int cr = od_query_cell(st, (SQLUSMALLINT)(c + 1), types[c], &row[c]);
+            if (cr == -2)
+                rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+            else if (cr != 0)
+                rc = od_fail(s, SQL_HANDLE_STMT, st, err, NULL, "pushdown query: cannot read column %d", c + 1);
+        }
+    }
+    SQLFreeHandle(SQL_HANDLE_STMT, st);
+    free(ind);
+    return rc;
+}
+
 static const struct source_ops odbc_ops = {
     .kind = "odbc",
     .close = od_close,
@@ -733,4 +858,5 @@ static const struct source_ops odbc_ops = {
     .select = od_select,
     .next = od_next,
     .cursor_close = od_cursor_close,
+    .query = od_query,
 };

@@ -210,7 +210,7 @@ static int sq_select(struct cs_source *base, const struct cs_select *sel, struct
     c->schema = sel->schema;
     int rc = cs_plan_make(CS_DIALECT_SQLITE, sel, &c->plan, err);
     if (rc == 0)
-        rc = cs_batchbuf_init(&c->bb, sel->schema, &c->plan, base->batch_rows, err);
+        rc = cs_batchbuf_init(&c->bb, sel->schema, &c->plan, cs_select_cap(base, sel), err);
     if (rc == 0 && sqlite3_prepare_v2(s->db, c->plan.sql, -1, &c->st, NULL) != SQLITE_OK)
         rc = sq_fail(s, err, "reading table", sel->schema->table);
     if (rc == 0 && c->plan.where_idx >= 0)
@@ -297,6 +297,60 @@ static int sq_next(struct cs_cursor *base, const struct cs_batch **out, struct c
     return 1;
 }
 
+/* ---- aggregate queries (pushdown) ---- */
+
+static int sq_query(struct cs_source *base, const char *sql, const struct cs_qparam *p, size_t np, size_t max_rows,
+                    struct cs_qresult *out, struct cs_err *err)
+{
+    struct sqlite_source *s = (struct sqlite_source *)base;
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step = SQLITE_DONE;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return cs_err_set(err, CS_ESOURCE, "pushdown query on SQLite file %s: %s", s->path, sqlite3_errmsg(s->db));
+    for (size_t i = 0; i < np; i++) {
+        if (p[i].type == CS_TYPE_INT64)
+            sqlite3_bind_int64(st, (int)i + 1, p[i].i64);
+        else if (p[i].type == CS_TYPE_DOUBLE)
+            sqlite3_bind_double(st, (int)i + 1, p[i].f64);
+        else
+            sqlite3_bind_text(st, (int)i + 1, p[i].text, -1, SQLITE_TRANSIENT);
+    }
+    out->ncols = (size_t)sqlite3_column_count(st);
+    while (out->nrows < max_rows && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cs_qval *row = cs_qresult_row(out);
+        if (row == NULL) {
+            rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t c = 0; c < out->ncols; c++) {
+            switch (sqlite3_column_type(st, (int)c)) {
+            case SQLITE_NULL: break;
+            case SQLITE_INTEGER:
+                row[c].type = CS_TYPE_INT64;
+                row[c].i64 = sqlite3_column_int64(st, (int)c);
+                row[c].f64 = (double)row[c].i64;
+                break;
+            case SQLITE_FLOAT:
+                row[c].type = CS_TYPE_DOUBLE;
+                row[c].f64 = sqlite3_column_double(st, (int)c);
+                break;
+            default:
+                row[c].type = CS_TYPE_TEXT;
+                row[c].text = strdup((const char *)sqlite3_column_text(st, (int)c));
+                if (row[c].text == NULL)
+                    rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && out->nrows < max_rows && step != SQLITE_DONE)
+        rc = cs_err_set(err, CS_ESOURCE, "pushdown query on SQLite file %s: %s", s->path, sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static const struct source_ops sqlite_ops = {
     .kind = "sqlite-native",
     .close = sq_close,
@@ -305,4 +359,5 @@ static const struct source_ops sqlite_ops = {
     .select = sq_select,
     .next = sq_next,
     .cursor_close = sq_cursor_close,
+    .query = sq_query,
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: install what is missing, build, make the
-# sample data and run the main job on it.
+# sample data and start the daemon on it (offline advisor), which prints the
+# dashboard URL.  Ctrl-C stops it.
 #   CUSTOMERS=N  size of the sample (default 30000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +16,9 @@ if [ ! -f data/sample.db ]; then
 fi
 
 echo
-build/creditsense scan --config deploy/creditsense.json --table SAMPLE_APPLICATION --format text
-echo
-build/creditsense customer --config deploy/creditsense.json --id 103065 --format text
-echo
 echo "Example customers: 103065 108032 111950 112961 121072 103788"
+echo "  curl -d '{\"customer_id\": 103065}' http://127.0.0.1:8080/process_customer"
 echo "  build/creditsense customer --config deploy/creditsense.json --id 108032 --format text"
+echo
+# Offline advice unless the config names a backend: no key, no data leaves the machine.
+exec env -u GEMINI_API_KEY build/creditsense serve --config deploy/creditsense.json

@@ -236,14 +236,35 @@ static json_t *sql_template(const struct anomaly *x)
 
 /* ---- Lua ------------------------------------------------------------------------ */
 
+/* Rule names: letters, digits and '_' only, at most 64 (the rules API's limit); the table keeps them unique. */
 static void rule_name(char *buf, size_t size, const struct anomaly *x)
 {
     size_t o = 0;
-    char src[200];
-    snprintf(src, sizeof(src), "%s_%s_%s", x->column, x->check, x->kind[0] ? x->kind : "check");
-    for (const char *p = src; *p && o + 1 < size && o < 60; p++)
+    char src[400];
+    snprintf(src, sizeof(src), "%s_%s_%s_%s", x->table, x->column, x->check, x->kind[0] ? x->kind : "check");
+    for (const char *p = src; *p && o + 1 < size && o < 64; p++)
         buf[o++] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
     buf[o] = '\0';
+}
+
+/* The columns a rule reads: the finding's ("A,B" is two), else the table's keys for whole-row findings. */
+static void lua_columns(struct sb *b, const struct anomaly *x)
+{
+    char tmp[512];
+    size_t n = 0, i;
+    json_t *k;
+    sb_add(b, "{");
+    if (!is(x->column, "*")) {
+        snprintf(tmp, sizeof(tmp), "%s", x->column);
+        for (char *save = NULL, *c = strtok_r(tmp, ",", &save); c; c = strtok_r(NULL, ",", &save))
+            sb_add(b, "%s\"%s\"", n++ ? ", " : "", c);
+    } else {
+        json_array_foreach(x->pk, i, k)
+            sb_add(b, "%s\"%s\"", n++ ? ", " : "", json_string_value(k));
+        if (n == 0)
+            sb_add(b, "\"%s\"", x->customer_key ? x->customer_key : "SK_ID_CURR");
+    }
+    sb_add(b, "}");
 }
 
 static void lua_condition(struct sb *b, const struct anomaly *x)
@@ -272,31 +293,54 @@ static void lua_condition(struct sb *b, const struct anomaly *x)
     }
 }
 
+static void lua_head(struct sb *b, const struct anomaly *x, const char *what)
+{
+    char name[80];
+    rule_name(name, sizeof(name), x);
+    sb_add(b, "rule{\n  name = \"%s\",\n  description = \"%s.%s: %s\",\n  table = \"%s\",\n  columns = ", name,
+           x->table, x->column, what, x->table);
+    lua_columns(b, x);
+    sb_add(b, ",\n  severity = \"%s\",\n", x->severity);
+}
+
+/* Duplicates are a property of the table: an aggregate that counts rows repeating a key. */
+static void lua_duplicate(struct sb *b, const struct anomaly *x)
+{
+    sb_add(b, "-- Keeps every key in memory: fine for thousands of rows; for big tables use the SQL template.\n");
+    lua_head(b, x, "each key appears once");
+    sb_add(b, "  aggregate = {\n    init = function() return {seen = {}, repeats = 0} end,\n"
+              "    row = function(s, r)\n      local key = table.concat({");
+    char tmp[512];
+    size_t n = 0;
+    snprintf(tmp, sizeof(tmp), "%s", x->column);
+    for (char *save = NULL, *c = strtok_r(tmp, ",", &save); c && !is(x->column, "*"); c = strtok_r(NULL, ",", &save))
+        sb_add(b, "%stostring(r.%s)", n++ ? ", " : "", c);
+    if (n == 0)
+        sb_add(b, "tostring(r.%s)", x->customer_key ? x->customer_key : "SK_ID_CURR");
+    sb_add(b, "}, \"|\")\n      if s.seen[key] then s.repeats = s.repeats + 1 else s.seen[key] = true end\n    end,\n"
+              "    finish = function(s)\n      if s.repeats > 0 then return s.repeats .. \" rows repeat a key\", "
+              "s.repeats end\n    end,\n  },\n}\n");
+}
+
 static json_t *lua_template(const struct anomaly *x)
 {
     struct sb b = {.len = 0};
-    char name[64];
-    rule_name(name, sizeof(name), x);
-    if (is(x->check, "duplicate") || is(x->column, "*") || strchr(x->column, ',') != NULL ||
-        !(is(x->check, "missing") || is(x->check, "negative") || is(x->check, "outlier"))) {
-        sb_add(&b, "-- %s.%s: %s findings are whole-table properties; start from an aggregate rule.\n", x->table,
-               x->column, x->check);
-        sb_add(&b, "rule{\n  name = \"%s\",\n  description = \"%s %s on %s.%s\",\n  table = \"%s\",\n", name, x->check,
-               x->kind, x->table, x->column, x->table);
-        sb_add(&b, "  columns = {},\n  severity = \"%s\",\n", x->severity);
-        sb_add(&b, "  aggregate = {\n    init = function() return {rows = 0} end,\n"
-                   "    row = function(s, r) s.rows = s.rows + 1 end,\n"
-                   "    finish = function(s) return nil end, -- return a message when the table breaks the rule\n"
-                   "  },\n}\n");
-        return json_string(b.buf);
+    int simple = (is(x->check, "missing") || is(x->check, "negative") || is(x->check, "outlier")) &&
+                 !is(x->column, "*") && strchr(x->column, ',') == NULL;
+    if (is(x->check, "duplicate")) {
+        lua_duplicate(&b, x);
+    } else if (simple) {
+        lua_head(&b, x, is(x->check, "missing") ? "must not be missing" : is(x->check, "negative") ? "must not be negative"
+                                                                                                 : "must stay in range");
+        sb_add(&b, "  row = function(r)\n    if ");
+        lua_condition(&b, x);
+        sb_add(&b, " then\n      return \"%s breaks the %s rule\"\n    end\n  end,\n}\n", x->column, x->check);
+    } else {
+        sb_add(&b, "-- %s finding (%s%s%s): write the condition a bad row meets.\n", x->check,
+               is(x->source, "lua") ? "already a Lua rule, " : "", "kind ", x->kind);
+        lua_head(&b, x, "describe the expectation for business users");
+        sb_add(&b, "  row = function(r)\n    return nil -- a message when the row breaks the rule\n  end,\n}\n");
     }
-    sb_add(&b, "rule{\n  name = \"%s\",\n  description = \"%s.%s must not be %s\",\n  table = \"%s\",\n", name,
-           x->table, x->column, is(x->check, "missing") ? "missing" : is(x->check, "negative") ? "negative"
-                                                                                            : "out of range",
-           x->table);
-    sb_add(&b, "  columns = {\"%s\"},\n  severity = \"%s\",\n  row = function(r)\n    if ", x->column, x->severity);
-    lua_condition(&b, x);
-    sb_add(&b, " then\n      return \"%s breaks the %s rule\"\n    end\n  end,\n}\n", x->column, x->check);
     return json_string(b.buf);
 }
 

@@ -24,7 +24,8 @@ is "valid".  Names:
     (finishReason SAFETY / OpenAI refusal), no_content (candidate without
     content / choice without content), max_tokens (MAX_TOKENS / length),
     400_key (API key invalid, the key echoed back as the real API does),
-    404 (unknown model)
+    404 (unknown model); any answer behaviour may add {"inject": "TEXT"}, appended
+    to every text of the answer (the dashboard's tests plant markup this way)
 
 Requests are validated like the real services: Gemini rejects unknown fields
 (in the body, generationConfig and responseSchema, e.g. additionalProperties)
@@ -83,7 +84,7 @@ def anomalies_in(prompt):
     return out
 
 
-def answer_for(prompt, broken=False):
+def answer_for(prompt, broken=False, inject=""):
     subject = "customer-1" if "(customer-1)" in prompt else "the portfolio"
     items = []
     for a in anomalies_in(prompt):
@@ -102,6 +103,14 @@ def answer_for(prompt, broken=False):
         }
         if broken:
             del item["business_impact"]
+        if inject:
+            for k, v in item.items():
+                if isinstance(v, str) and k not in ("id", "priority"):
+                    item[k] = v + inject
+                elif isinstance(v, list):
+                    item[k] = [x + inject for x in v]
+                elif isinstance(v, dict):
+                    item[k] = {kk: vv + inject for kk, vv in v.items()}
         items.append(item)
     return json.dumps({"anomalies": items})
 
@@ -216,7 +225,7 @@ def gemini(state, b, body, key, model):
         return 200, dict(usage, candidates=[g_candidate("Safety error incoming in 5, 4, 3, 2...", "SAFETY")]), {}
     if do == "no_content":
         return 200, dict(usage, candidates=[{"finishReason": "OTHER", "finishMessage": "no content", "index": 0}]), {}
-    text = answer_for(prompt, broken=(do == "broken"))
+    text = answer_for(prompt, broken=(do == "broken"), inject=b.get("inject", ""))
     if do == "fenced":
         text = "Here is the analysis:\n```json\n%s\n```\n" % text
     finish = "MAX_TOKENS" if do == "max_tokens" else "STOP"
@@ -289,7 +298,7 @@ def openai(state, b, body, auth):
     elif do == "no_content":
         pass
     else:
-        text = answer_for(prompt, broken=(do == "broken"))
+        text = answer_for(prompt, broken=(do == "broken"), inject=b.get("inject", ""))
         msg["content"] = "```json\n%s\n```" % text if do == "fenced" else text
         finish = "length" if do == "max_tokens" else "stop"
     p, c = max(1, len(prompt) // 4), max(1, len(msg["content"] or "") // 4)

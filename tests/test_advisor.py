@@ -223,6 +223,21 @@ if d:
             bad.append("%s: %s" % (q, e))
     db.close()
     t.ok(sqls and not bad, "offline: every SQL template runs on SQLite (%d)" % len(sqls), bad[:3])
+# The Lua skeletons load with the rules API (one file per rule, as a steward would copy them).
+lua_dir = os.path.join(work, "advised-rules")
+os.makedirs(lua_dir, exist_ok=True)
+scan_doc = cli(["scan", "--config", cfg_off, "--table", "SAMPLE_BUREAU", "--advise", "--no-store"])[1]
+luas = {}
+for s in (d["suggestions"] if d else []) + (scan_doc["suggestions"] if scan_doc else []):
+    if s["status"] == "ok":
+        luas.setdefault(s["signature"].rsplit("|", 1)[0], s["rule_templates"]["lua"])
+for i, text in enumerate(luas.values()):
+    with open(os.path.join(lua_dir, "advised_%03d.lua" % i), "w") as f:
+        f.write(text)
+cfg_rules = json.loads(json.dumps(BASE))
+cfg_rules["rules_dir"] = lua_dir
+rc, _, out, err = cli(["rules", "check", "--config", write_json(os.path.join(work, "rules.json"), cfg_rules)])
+t.ok(len(luas) > 10 and rc == 0, "offline: all %d Lua skeletons pass `rules check`" % len(luas), out[-1500:] + err[-500:])
 rc, _, out, err = advise(cfg_off, extra=["--format", "text"])
 t.ok(rc == 0 and "Advice (backend offline" in out and "no LLM was called" in out, "offline: text format shows advice")
 env_nokey = base_env()
@@ -290,6 +305,11 @@ reqs = collect()
 gap = reqs[1]["t"] - reqs[0]["t"] if len(reqs) == 2 else 99
 t.ok(len(reqs) == 2 and gap < 1.0, "gemini 429 without details: short back-off (%.2f s)" % gap)
 
+script({"do": "429", "retry_delay": "26s"}, "valid")
+rc, doc, out, err = advise(gemini_cfg("gemini-longwait", max_retry_wait_ms=1000))
+check_case("gemini 429 asking for a long wait", doc, rc, "pending", "asked to wait 26.0 s")
+t.eq(len(collect()), 1, "gemini long retryDelay: not waited for, left pending")
+
 script("500", "valid")
 rc, doc, out, err = advise(cfg_g)
 check_case("gemini 500 then ok", doc, rc, "ok")
@@ -342,6 +362,16 @@ script("404")
 rc, doc, out, err = advise(cfg_g)
 check_case("gemini 404 unknown model", doc, rc, "failed", "HTTP 404 NOT_FOUND")
 t.eq(len(collect()), 1, "gemini 404: not retried")
+
+# No key for a backend that needs one: the advisor cannot start, the run and pending rows are stored anyway.
+env = base_env()
+env.pop("CS_TEST_GEMINI_KEY")
+script()
+rc, doc, out, err = advise(cfg_g, env=env)
+check_case("gemini without its key", doc, rc, "pending", "needs an API key")
+t.ok(doc and "needs an API key" in doc["advisor"].get("error", "") and "warning: no advice" in err,
+     "gemini without its key: the report and stderr say why")
+t.eq(len(collect()), 0, "gemini without its key: nothing sent")
 
 # ---- pending rows advised again later ------------------------------------------------------------------
 
@@ -447,6 +477,41 @@ rc, doc, out, err = advise(openai_cfg("openai-nokey", api_key_env="CS_TEST_UNSET
 reqs = collect()
 t.ok(reqs and "authorization" not in reqs[0]["headers"] and reqs[0]["path"] == "/v1/chat/completions",
      "openai without a key: no Authorization header")
+
+# ---- SQL templates in the PostgreSQL dialect (needs the cluster tests/pg.sh starts) -------------------
+
+def pg_tables(tables):
+    """Empty copies of the sample tables in PostgreSQL, quoted names and all, so EXPLAIN can check SQL."""
+    db = sqlite3.connect(DB)
+    ddl = []
+    for tname in tables:
+        cols = db.execute('PRAGMA table_info("%s")' % tname).fetchall()
+        types = {"INTEGER": "bigint", "REAL": "double precision"}
+        ddl.append('DROP TABLE IF EXISTS "%s"; CREATE TABLE "%s" (%s);' % (tname, tname, ", ".join(
+            '"%s" %s' % (c[1], types.get((c[2] or "").upper(), "text")) for c in cols)))
+    db.close()
+    return "\n".join(ddl)
+
+
+def psql(sql):
+    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
+                       timeout=60)
+    return p.returncode, p.stderr
+
+
+if os.environ.get("PGHOST") and os.environ.get("PGDATABASE"):
+    cfg_pg = config("offline-pg", backend="offline", dialect="postgresql")
+    docs = [advise(cfg_pg, extra=["--no-store"])[1]] + \
+        [cli(["scan", "--config", cfg_pg, "--table", tb, "--advise", "--no-store"])[1]
+         for tb in ("SAMPLE_BUREAU", "SAMPLE_PREVIOUS_APP")]
+    sqls = [s["rule_templates"]["sql"] for d in docs if d for s in d["suggestions"] if s["status"] == "ok"]
+    tables = sorted({s["table"] for d in docs if d for s in d["suggestions"]})
+    rc, err = psql(pg_tables(tables))
+    bad = [q + ": " + e for q in sqls for rc2, e in [psql("EXPLAIN " + q)] if rc2 != 0] if rc == 0 else [err]
+    t.ok(sqls and not bad and any("FILTER (WHERE" in q for q in sqls),
+         "postgresql: every offline SQL template is valid PostgreSQL (%d checked)" % len(sqls), bad[:3])
+else:
+    t.skip("postgresql: offline SQL templates", "no PostgreSQL cluster (tests/run.sh starts one)")
 
 # ---- privacy over every request -------------------------------------------------------------------------
 

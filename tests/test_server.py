@@ -74,16 +74,19 @@ def make_sqlite(path):
     db.close()
 
 
+PG_LOANS, PG_PAYMENTS, PG_STORE = "SRV_LOANS", "SRV_PAYMENTS", "cs_server_test"
+
+
 def make_postgres():
+    """The fixture under names of its own and the run store in a schema of its own: other tests share the database."""
     def val(v):
         return "NULL" if v is None else ("'%s'" % v if isinstance(v, str) else repr(v))
-    stmts = ["DROP TABLE IF EXISTS loans, payments, dq_schema, dq_runs, dq_anomalies, dq_metrics, "
-             "dq_ai_suggestions, dq_profiles CASCADE;",
-             "CREATE TABLE loans (sk_id_curr bigint, amt_credit double precision, amt_annuity double precision,"
+    stmts = ["DROP TABLE IF EXISTS srv_loans, srv_payments;", "DROP SCHEMA IF EXISTS %s CASCADE;" % PG_STORE,
+             "CREATE TABLE srv_loans (sk_id_curr bigint, amt_credit double precision, amt_annuity double precision,"
              " days_birth integer, days_employed integer, code_gender text);",
-             "CREATE TABLE payments (sk_id_curr bigint, amt_payment double precision, num_instalment integer);"]
-    stmts += ["INSERT INTO loans VALUES (%s);" % ",".join(val(v) for v in r) for r in loans_rows()]
-    stmts += ["INSERT INTO payments VALUES (%s);" % ",".join(val(v) for v in r) for r in payments_rows()]
+             "CREATE TABLE srv_payments (sk_id_curr bigint, amt_payment double precision, num_instalment integer);"]
+    stmts += ["INSERT INTO srv_loans VALUES (%s);" % ",".join(val(v) for v in r) for r in loans_rows()]
+    stmts += ["INSERT INTO srv_payments VALUES (%s);" % ",".join(val(v) for v in r) for r in payments_rows()]
     p = subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", os.environ.get("PGDATABASE", "creditsense")],
                        input="\n".join(stmts), capture_output=True, text=True)
     return p.returncode == 0, p.stderr
@@ -94,7 +97,7 @@ os.makedirs(RULES)
 RULE_TEMPLATE = """rule {
   name = "%s",
   description = "credit above a limit",
-  table = "LOANS",
+  table = "%s",
   columns = {"AMT_CREDIT"},
   severity = "medium",
   row = function(r)
@@ -103,18 +106,22 @@ RULE_TEMPLATE = """rule {
 }
 """
 with open(os.path.join(RULES, "big_credit.lua"), "w") as f:
-    f.write(RULE_TEMPLATE % ("big_credit", 5000000))
+    f.write(RULE_TEMPLATE % ("big_credit", "LOANS", 5000000))
+PG_RULES = os.path.join(work, "pg-rules")
+os.makedirs(PG_RULES)
+with open(os.path.join(PG_RULES, "big_credit.lua"), "w") as f:
+    f.write(RULE_TEMPLATE % ("big_credit", PG_LOANS, 5000000))
 
 
-def config(conn, native=True, server=None, **extra):
+def config(conn, native=True, server=None, loans="LOANS", payments="PAYMENTS", **extra):
     cfg = {
         "source": {"odbc": conn, "native_sqlite": native, "batch_rows": 64},
         "rules_dir": RULES,
         "tables": {
-            "LOANS": {"customer_key": "SK_ID_CURR", "primary_key": "SK_ID_CURR",
-                      "columns": {"DAYS_*": {"allow_negative": True},
-                                  "DAYS_EMPLOYED": {"allow_negative": True, "sentinels": [365243]}}},
-            "PAYMENTS": {"customer_key": "SK_ID_CURR", "columns": {"NUM_INSTALMENT": {"outlier": False}}},
+            loans: {"customer_key": "SK_ID_CURR", "primary_key": "SK_ID_CURR",
+                    "columns": {"DAYS_*": {"allow_negative": True},
+                                "DAYS_EMPLOYED": {"allow_negative": True, "sentinels": [365243]}}},
+            payments: {"customer_key": "SK_ID_CURR", "columns": {"NUM_INSTALMENT": {"outlier": False}}},
         },
         "server": dict({"listen": "127.0.0.1:8080", "threads": 2}, **(server or {})),
     }
@@ -292,7 +299,7 @@ def check_customers(d, label, stored=True):
     return first_run
 
 
-def check_history(d, label, run_id):
+def check_history(d, label, run_id, loans="LOANS"):
     st, h, doc = d.req("GET", "/api/v1/runs?limit=2")
     t.ok(st == 200 and len(doc["runs"]) == 2 and doc["limit"] == 2 and "anomalies" not in doc["runs"][0],
          "%s: GET /api/v1/runs?limit=2" % label, doc)
@@ -318,12 +325,12 @@ def check_history(d, label, run_id):
     expect_error(d, "GET", "/api/v1/suggestions", 400, "bad_request", "%s: suggestions without run or customer" % label)
     expect_error(d, "GET", "/api/v1/customers/99999/report", 404, "not_found",
                  "%s: report of a customer never run -> 404" % label)
-    expect_error(d, "GET", "/api/v1/anomalies?table=LOANS", 501, "not_implemented",
+    expect_error(d, "GET", "/api/v1/anomalies?table=" + loans, 501, "not_implemented",
                  "%s: /api/v1/anomalies says it is not in this build" % label)
 
 
-def check_scans(d, label):
-    st, h, doc = d.req("POST", "/api/v1/scans", {"table": "LOANS"})
+def check_scans(d, label, loans="LOANS"):
+    st, h, doc = d.req("POST", "/api/v1/scans", {"table": loans})
     ok = st == 202 and doc.get("status") == "queued" and h.get("location") == "/api/v1/scans/" + doc.get("job_id", "")
     t.ok(ok, "%s: POST /api/v1/scans -> 202 with a job id and Location" % label, (st, h, doc))
     if not ok:
@@ -343,7 +350,7 @@ def check_scans(d, label):
     st, h, doc = d.req("GET", "/api/v1/scans")
     t.ok(st == 200 and any(s["job_id"] == job and "result" not in s for s in doc["scans"]),
          "%s: GET /api/v1/scans lists it without the result" % label, doc)
-    st, h, doc = d.req("GET", "/api/v1/runs?table=LOANS")
+    st, h, doc = d.req("GET", "/api/v1/runs?table=" + loans)
     t.ok(st == 200 and doc["runs"] and doc["runs"][0]["scope"] == "table", "%s: the scan is in the run history" % label,
          doc)
     expect_error(d, "POST", "/api/v1/scans", 404, "not_found", "%s: a table not in the config -> 404" % label,
@@ -526,6 +533,7 @@ def check_not_ready():
     d = Daemon("notready", config("Driver=SQLite3;Database=" + os.path.join(work, "missing", "nothing.db")))
     try:
         t.ok(d.port, "not ready: the daemon starts without its database")
+        wait_for(lambda: "nothing.db" in json.dumps(d.req("GET", "/readyz")[2]), 15)
         st, h, doc = d.req("GET", "/readyz")
         t.ok(st == 503 and doc["ready"] is False and doc["checks"]["database"]["ok"] is False and
              "nothing.db" in doc["checks"]["database"].get("error", ""), "not ready: /readyz -> 503 naming the problem",
@@ -559,7 +567,7 @@ def check_rules_watch(conn):
     rules = os.path.join(work, "k8s-rules")
     os.makedirs(os.path.join(rules, "..2024_01"))
     with open(os.path.join(rules, "..2024_01", "limit.lua"), "w") as f:
-        f.write(RULE_TEMPLATE % ("limit_v1", 5000000))
+        f.write(RULE_TEMPLATE % ("limit_v1", "LOANS", 5000000))
     os.symlink("..2024_01", os.path.join(rules, "..data"))
     os.symlink("..data/limit.lua", os.path.join(rules, "limit.lua"))
     d = Daemon("watch", config(conn, rules_dir=rules))
@@ -572,7 +580,7 @@ def check_rules_watch(conn):
         # Kubernetes' update: a new timestamped directory, ..data swapped atomically, the old one removed.
         os.makedirs(os.path.join(rules, "..2024_02"))
         with open(os.path.join(rules, "..2024_02", "limit.lua"), "w") as f:
-            f.write(RULE_TEMPLATE % ("limit_v2", 5000000))
+            f.write(RULE_TEMPLATE % ("limit_v2", "LOANS", 5000000))
         os.symlink("..2024_02", os.path.join(rules, "..data_tmp"))
         os.rename(os.path.join(rules, "..data_tmp"), os.path.join(rules, "..data"))
         shutil.rmtree(os.path.join(rules, "..2024_01"))
@@ -580,7 +588,7 @@ def check_rules_watch(conn):
         log = d.logtext()
         t.ok("rules directory changed" in log, "watch: the reload came from inotify", log[-800:])
         with open(os.path.join(rules, "extra.lua"), "w") as f:
-            f.write(RULE_TEMPLATE % ("extra_rule", 100))
+            f.write(RULE_TEMPLATE % ("extra_rule", "LOANS", 100))
         t.ok(wait_for(lambda: sorted(names()[0]) == ["extra_rule", "limit_v2"], 10), "watch: a new file is picked up",
              names())
         with open(os.path.join(rules, "extra.lua"), "w") as f:
@@ -609,6 +617,7 @@ def check_drain(conn):
                "model": "gemini-2.5-flash", "timeout_ms": 8000, "cache_ttl_s": 0, "max_attempts": 1}
         d = Daemon("drain", config(conn, advisor=adv, server={"drain_timeout_ms": 15000}),
                    env={"CS_TEST_GEMINI_KEY": "k-test"})
+        check_client_leaves(d, url)
         result = {}
 
         def slow():
@@ -642,6 +651,33 @@ def check_drain(conn):
         standin.wait()
 
 
+def check_client_leaves(d, url):
+    """Clients that give up while their job waits on the LLM: the daemon must not write to a freed request."""
+    def script(n):
+        urllib.request.urlopen(urllib.request.Request(url + "/_script", data=json.dumps(
+            [{"do": "hang", "seconds": 1}] * n).encode(), method="POST")).read()
+    script(4)
+    body = json.dumps({"customer_id": 1003}).encode()
+    raw_exchange(d.port, b"POST /process_customer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body, read=False)
+    curl = shutil.which("curl")
+    if curl:
+        p = subprocess.run([curl, "-s", "--http2-prior-knowledge", "-m", "0.4", "-o", "/dev/null", "-w", "%{http_code}",
+                            "-H", "Content-Type: application/json", "-d", '{"customer_id": 1004}',
+                            "http://127.0.0.1:%d/process_customer" % d.port], capture_output=True, text=True)
+        t.ok(p.returncode == 28, "leave: an HTTP/2 client gives up (curl timeout)", p.stdout + p.stderr)
+        p = subprocess.run([curl, "-s", "--http2-prior-knowledge", "http://127.0.0.1:%d/healthz" % d.port],
+                           capture_output=True, text=True)
+        t.ok(json.loads(p.stdout or "null") == {"status": "ok"}, "leave: HTTP/2 (h2c) is served", p.stdout)
+    else:
+        t.skip("leave: HTTP/2 client", "no curl")
+        t.skip("leave: HTTP/2", "no curl")
+    time.sleep(2.5)  # the abandoned jobs finish and come back to a loop whose requests are gone
+    st, h, doc = d.req("GET", "/healthz")
+    t.eq(st, 200, "leave: still serving after clients left with their jobs in flight")
+    script(8)
+
+
 def check_parent_watchdog(conn):
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     cfg = write_json(os.path.join(work, "orphan.json"), config(conn))
@@ -650,8 +686,7 @@ def check_parent_watchdog(conn):
     p = subprocess.Popen([EXE, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--parent-pid", str(parent.pid)],
                          stdout=subprocess.DEVNULL, stderr=log)
     DAEMONS.append(type("D", (), {"proc": p})())
-    time.sleep(1.0)
-    t.ok(p.poll() is not None, "watchdog: --parent-pid that is not the parent stops at once")
+    t.ok(wait_for(lambda: p.poll() is not None, 30), "watchdog: --parent-pid that is not the parent stops at once")
     parent.kill()
     parent.wait()
     # A parent that dies (SIGKILL, no chance to clean up) takes its daemon with it.
@@ -748,13 +783,14 @@ def main():
     loaded, err = make_postgres()
     if not t.ok(loaded, "postgresql: fixture loaded", err):
         return
-    d = Daemon("pg", config(pg, native=False))
+    d = Daemon("pg", config(pg, native=False, loans=PG_LOANS, payments=PG_PAYMENTS, rules_dir=PG_RULES,
+                            store={"schema": PG_STORE}))
     try:
         check_basics(d, "postgresql")
         run_id = check_customers(d, "postgresql")
         if run_id:
-            check_history(d, "postgresql", run_id)
-        check_scans(d, "postgresql")
+            check_history(d, "postgresql", run_id, PG_LOANS)
+        check_scans(d, "postgresql", PG_LOANS)
         expect_error(d, "POST", "/process_customer", 404, "not_found", "postgresql: unknown customer -> 404",
                      body={"customer_id": 99999})
         expect_error(d, "POST", "/process_customer", 400, "invalid_customer_id", "postgresql: letters -> 400",
