@@ -62,8 +62,13 @@ for table in ("SAMPLE_APPLICATION", "SAMPLE_INSTALLMENTS"):
     p = subprocess.Popen(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-c",
                           "\\copy %s FROM STDIN WITH (FORMAT csv)" % table.lower()], stdin=subprocess.PIPE, text=True)
     w = csv.writer(p.stdin)
+    numeric = [pgtype(c[2]) != "text" for c in cols]
+    def cell(v, num):  # PostgreSQL is typed: SQLite's text in a numeric column ('n/a') loads as NULL
+        if v is None or (num and isinstance(v, str)):
+            return ""
+        return v
     for row in src.execute("SELECT * FROM %s" % table):
-        w.writerow(["" if v is None else v for v in row])
+        w.writerow([cell(v, n) for v, n in zip(row, numeric)])
     p.stdin.close()
     if p.wait() != 0:
         sys.exit("loading %s into PostgreSQL failed" % table)

@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh --bench
-[ -d build-bench ] || meson setup build-bench --buildtype=release >/dev/null
+[ -f build-bench/build.ninja ] || meson setup build-bench --buildtype=release >/dev/null
 ninja -C build-bench >/dev/null
 exec /usr/bin/python3 bench/run.py build-bench

@@ -92,7 +92,7 @@ struct cs_config {
     struct cs_advisor_conf *advisor; /* "advisor" (advisor_config.h); NULL when absent: defaults */
     struct cs_server_conf *server;   /* "server" (server_conf.h); always set after loading */
     char hash[17]; /* hex FNV-1a of the file's bytes, recorded with every run */
-    uint64_t pushdown_rows; /* source.pushdown_rows: "auto" pushes SQLite tables larger than this down; 0 = default */
+    uint64_t pushdown_rows; /* source.pushdown_rows: "auto" pushes SQLite tables larger than this down; 0 = never */
 };
 
 /** Load and validate a config file. CS_ECONFIG with a message on any problem. */

@@ -32,9 +32,6 @@
 /** How a table scan reads (cs_scan_opts.scan_mode). */
 enum cs_scan_mode { CS_SCAN_STREAM = 0, CS_SCAN_PUSHDOWN = 1, CS_SCAN_AUTO = 2 };
 
-/** Rows above which "auto" pushes a SQLite table down when source.pushdown_rows is not set. */
-#define CS_PUSHDOWN_ROWS_DEFAULT 1000000u
-
 /** "stream", "pushdown", "auto" to the enum; -1 for anything else. */
 int cs_scan_mode_parse(const char *s);
 

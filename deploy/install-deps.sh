@@ -7,12 +7,19 @@ set -euo pipefail
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libjansson-dev libcurl4-openssl-dev unixodbc-dev unixodbc
             libsqliteodbc odbc-postgresql libsqlite3-dev sqlite3 liblua5.4-dev libh2o-evloop-dev libh2o-dev libssl-dev
             zlib1g-dev python3)
-test_pkgs=(postgresql-15)
+test_pkgs=(postgresql-15 python3-yaml binutils)
 bench_pkgs=(python3-pandas time)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")
+
+# --test: the deploy test's offline schema validators (npm; pinned in tests/deploy/package-lock.json).
+deploy_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/deploy"
+if [ "${1:-}" = "--test" ] && [ ! -d "$deploy_tests/node_modules" ] && command -v npm >/dev/null; then
+    (cd "$deploy_tests" && npm ci --no-audit --no-fund --loglevel=error) >&2 ||
+        echo "warning: npm ci in tests/deploy failed; the deploy test will fail" >&2
+fi
 
 missing=()
 for p in "${want[@]}"; do

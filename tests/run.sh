@@ -10,7 +10,7 @@ root=$(pwd)
 deploy/install-deps.sh --test || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
 
 build=build-test
-if [ ! -d "$build" ]; then
+if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null ||
         { echo "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
 fi

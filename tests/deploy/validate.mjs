@@ -157,9 +157,19 @@ async function compose(doc) {
     }
   })(schema);
   const ajv = new Ajv2019({ strict: false, allErrors: true });
+  // The spec's custom formats: durations are checked; port and subnet strings are left to compose.
+  ajv.addFormat("duration", /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/);
+  for (const f of ["ports", "expose", "subnet_ip_address"]) ajv.addFormat(f, true);
   const validate = ajv.compile(schema);
-  const ok = validate(doc);
-  out("compose", ok ? [] : validate.errors.map((e) => `${e.instancePath || "/"}: ${e.message} ${JSON.stringify(e.params)}`));
+  // This version of the schema predates the top-level "name" (the project
+  // name, Compose v2): checked here, then validated without it.
+  const errors = [];
+  if ("name" in doc && !(typeof doc.name === "string" && /^[a-z0-9][a-z0-9_-]*$/.test(doc.name)))
+    errors.push(`/name: must be a lower-case project name, got ${JSON.stringify(doc.name)}`);
+  const rest = { ...doc };
+  delete rest.name;
+  if (!validate(rest)) errors.push(...validate.errors.map((e) => `${e.instancePath || "/"}: ${e.message} ${JSON.stringify(e.params)}`));
+  out("compose", errors);
 }
 
 const [mode, file] = process.argv.slice(2);

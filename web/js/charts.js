@@ -49,17 +49,20 @@ export function stackedBars(rows, {title}) {
     .map((s) => `${r.counts[s]} ${s}`).join(', ') || 'none'}`).join('; ');
   return h('figure', {class: 'figure'},
     responsive((w) => {
-      const labelW = Math.min(230, Math.max(120, Math.round(w * 0.36)));
+      const stacked = w < 520; // a phone: the label above its bar
+      const labelW = stacked ? 0 : Math.min(230, Math.max(120, Math.round(w * 0.36)));
       const totW = 44;
       const barW = Math.max(40, w - labelW - totW - 8);
-      const rowH = 40;
+      const rowH = stacked ? 62 : 40;
+      const barY = stacked ? 32 : 0;
       const max = Math.max(1, ...rows.map((r) => SEVERITIES.reduce((a, s) => a + (r.counts[s] || 0), 0)));
       const height = rows.length * rowH + 4;
       const g = [];
       rows.forEach((r, i) => {
-        const y = i * rowH + 4;
-        g.push(svg('text', {x: 0, y: y + 14, class: 'lbl'}, fit(r.label, labelW - 8)));
-        if (r.sub) g.push(svg('text', {x: 0, y: y + 29, class: 'sub'}, fit(r.sub, labelW - 8, 6.4)));
+        const y0 = i * rowH + 4;
+        g.push(svg('text', {x: 0, y: y0 + 14, class: 'lbl'}, fit(r.label, (stacked ? w : labelW) - 8)));
+        if (r.sub) g.push(svg('text', {x: 0, y: y0 + 29, class: 'sub'}, fit(r.sub, (stacked ? w : labelW) - 8, 6.4)));
+        const y = y0 + barY;
         let x = labelW;
         let total = 0;
         for (const s of SEVERITIES) {

@@ -259,7 +259,7 @@ export function render(root, params, ctx) {
         jobsBox),
       h('section', {'aria-labelledby': 'overview-h'},
         h('h2', {id: 'overview-h'}, 'Overview: the latest scan of each table'),
-        h('p', {class: 'meta'}, 'Each heat map shows the columns with findings in the table’s latest stored scan; darker means a larger share of rows. ',
+        h('p', {class: 'meta'}, 'Each heat map shows the columns with findings in the table’s latest stored scan, most severe first; darker means a larger share of rows, a black outline a finding of medium severity or worse. ',
           'Columns flagged for drift (a metric that moved sharply against earlier scans) are outlined in orange. Hover a cell for the numbers, or open the table under each map.'),
         heatLegend(),
         overview)));
@@ -304,7 +304,10 @@ function tableOverview(table, runs, details) {
   const cols = columnMetrics(findings);
   // trends: the same column's worst ratio in the earlier scans (oldest first)
   const history = details.slice().reverse().filter(Boolean).map((d) => columnMetrics(d.findings || []));
-  const rows = [...cols.values()].sort((a, b) => (b.drift.length ? 1 : 0) - (a.drift.length ? 1 : 0) || b.max - a.max || a.column.localeCompare(b.column));
+  // drift first, then the worst severity, then the largest share of rows
+  const worstOf = (r) => Math.min(...Object.values(r.cells).map((c) => sevRank(c.severity)), ...r.drift.map((f) => sevRank(f.severity)), 99);
+  const rows = [...cols.values()].sort((a, b) => (b.drift.length ? 1 : 0) - (a.drift.length ? 1 : 0) ||
+    worstOf(a) - worstOf(b) || b.max - a.max || a.column.localeCompare(b.column));
   const toRow = (r) => ({
     label: r.column,
     drift: r.drift.length > 0,
