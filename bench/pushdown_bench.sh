@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 build=${BUILD:-build-bench}
-[ -d "$build" ] || meson setup "$build" --buildtype=release >/dev/null
+[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" >/dev/null
 case $build in /*) exe=$build/creditsense ;; *) exe=$root/$build/creditsense ;; esac
 work=$(mktemp -d /tmp/cs-pdbench.XXXXXX)

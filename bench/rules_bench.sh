@@ -8,6 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
-[ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=release >/dev/null
+[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" --buildtype=release >/dev/null
 ninja -C "$BUILD" >/dev/null
 exec /usr/bin/python3 bench/rules_bench.py "$BUILD"

@@ -46,12 +46,17 @@ def best(argv, env=None):
     return min(r[0] for r in runs), max(r[1] for r in runs), runs[0][2]
 
 
-def config_for(db, native):
+def config_for(db, native, rules=False):
+    """The shipped config on this database; without rules (an empty rules_dir) it runs exactly
+    the four checks the pandas peer runs."""
     cfg = json.load(open(os.path.join(ROOT, "deploy", "creditsense.json")))
     cfg["source"]["odbc"] = "Driver=SQLite3;Database=" + db
     cfg["source"]["native_sqlite"] = native
     cfg.pop("profile", None)
-    path = os.path.join(DATA, "bench-%s.json" % ("native" if native else "odbc"))
+    if not rules:
+        os.makedirs(os.path.join(DATA, "no-rules"), exist_ok=True)
+        cfg["rules_dir"] = os.path.join(DATA, "no-rules")
+    path = os.path.join(DATA, "bench-%s%s.json" % ("native" if native else "odbc", "-rules" if rules else ""))
     json.dump(cfg, open(path, "w"))
     return path
 
@@ -82,7 +87,7 @@ def measure(n, env):
     db = os.path.join(DATA, "sample-%d.db" % n)
     if not os.path.exists(db):
         subprocess.run([EXE, "demo-data", "--out", db, "--customers", str(n)], check=True)
-    native, odbc = config_for(db, True), config_for(db, False)
+    native, odbc, withrules = config_for(db, True), config_for(db, False), config_for(db, True, rules=True)
     rows = []
     for table in TABLES:
         conn = "Driver=SQLite3;Database=" + db
@@ -91,9 +96,10 @@ def measure(n, env):
         pd_ = best(["/usr/bin/python3", os.path.join(ROOT, "bench", "peer_pandas.py"), native, db, table])
         fn = best([FETCH, conn, table, "1"])
         fo = best([FETCH, conn, table, "0"], env)
+        cr = best([EXE, "scan", "--no-store", "--config", withrules, "--table", table])
         ours, nrows = findings_of(cs[2])
         diff = compare(ours, json.loads(pd_[2]))
-        rows.append((n, table, nrows, cs, co, pd_, fn, fo, diff))
+        rows.append((n, table, nrows, cs, co, pd_, fn, fo, cr, diff))
         print("%d %s: creditsense %.2fs %.0fMiB (fetch %.2fs), odbc %.2fs %.0fMiB (fetch %.2fs), pandas %.2fs %.0fMiB;"
               " %d differences" % (n, table, cs[0], cs[1], fn[0], co[0], co[1], fo[0], pd_[0], pd_[1], len(diff)),
               file=sys.stderr)
@@ -116,14 +122,15 @@ def write_report(results):
            "Machine: %s, %d cores, %s; pandas %s." % (cpu or platform.processor(), os.cpu_count(),
                                                       platform.platform(), pdv), "",
            "| customers | table | rows | creditsense native | bare fetch native | checks add | "
-           "creditsense SQLite ODBC | bare fetch ODBC | checks add | pandas peer | speed-up vs pandas | findings agree |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for n, table, nrows, cs, co, pd_, fn, fo, diff in results:
+           "creditsense SQLite ODBC | bare fetch ODBC | checks add | pandas peer | speed-up vs pandas | findings agree |"
+           " with the shipped Lua rules |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for n, table, nrows, cs, co, pd_, fn, fo, cr, diff in results:
         agree = "yes" if not diff else "%d differ" % len(diff)
         out.append("| %s | %s | %s | %.2f s, %.0f MiB | %.2f s | %+.0f%% | %.2f s, %.0f MiB | %.2f s | %+.0f%% | "
-                   "%.2f s, %.0f MiB | %.1fx | %s |"
+                   "%.2f s, %.0f MiB | %.1fx | %s | %.2f s, %.0f MiB |"
                    % (f"{n:,}", table, f"{nrows:,}", cs[0], cs[1], fn[0], 100 * (cs[0] / fn[0] - 1), co[0], co[1],
-                      fo[0], 100 * (co[0] / fo[0] - 1), pd_[0], pd_[1], pd_[0] / cs[0], agree))
+                      fo[0], 100 * (co[0] / fo[0] - 1), pd_[0], pd_[1], pd_[0] / cs[0], agree, cr[0], cr[1]))
     diffs = [(r[0], r[1], d) for r in results for d in r[-1]]
     if diffs:
         out += ["", "Differences between the two tools' findings:", ""]

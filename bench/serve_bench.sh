@@ -10,6 +10,6 @@ for p in wrk python3-fastapi python3-uvicorn; do
         { echo "bench/serve_bench.sh needs $p: apt-get install wrk python3-fastapi python3-uvicorn" >&2; exit 1; }
 done
 build=${BUILD:-build-bench}
-[ -d "$build" ] || meson setup "$build" --buildtype=release >/dev/null
+[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" >/dev/null
 exec /usr/bin/python3 bench/serve_bench.py "$build"
