@@ -69,7 +69,11 @@ const char *cs_http_peer(h2o_req_t *req, char *buf, size_t size);
 /** The peer's address bytes (for rate limiting); returns the length, 0 when unknown. */
 size_t cs_http_peer_key(h2o_req_t *req, unsigned char *buf, size_t size);
 
-/** Register the filter that rewrites libh2o's plain-text errors as JSON on a path (and the host fallback). */
+/**
+ * Register the filter that rewrites libh2o's plain-text errors as JSON on a
+ * path config.  Register it on the host's fallback_path too: errors libh2o
+ * sends before routing (413, 400) are bound to that one.
+ */
 void cs_http_json_errors_register(h2o_pathconf_t *pathconf);
 
 #endif

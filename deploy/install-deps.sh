@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libjansson-dev libcurl4-openssl-dev unixodbc-dev unixodbc
             libsqliteodbc odbc-postgresql libsqlite3-dev sqlite3 liblua5.4-dev libh2o-evloop-dev libh2o-dev libssl-dev
             zlib1g-dev python3)
-test_pkgs=(postgresql-15 python3-yaml binutils)
+test_pkgs=(postgresql-15 python3-yaml binutils chromium nodejs npm)
 bench_pkgs=(python3-pandas time)
 
 want=("${build_pkgs[@]}")

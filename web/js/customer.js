@@ -7,7 +7,7 @@
 
 import {
   h, replace, nextId, notice, loading, dataTable, copyButton, severityBadge, SEVERITIES, SEVERITY_LABEL,
-  SEVERITY_MEANING, SEVERITY_COLOR, sevRank, worst, num, pct, when, ago, duration, plural, tableLabel, columnKind,
+  SEVERITY_MEANING, sevRank, worst, num, pct, when, ago, duration, plural, tableLabel, columnKind,
   checkLabel,
 } from './dom.js';
 import {api, auth, enc, explain, ApiError} from './api.js';
@@ -265,7 +265,7 @@ function advisorLine(report, suggestions) {
   const parts = [];
   if (backend) parts.push(h('p', {class: 'meta'}, 'Suggestions by ', h('strong', null, backend), model ? ` (${model})` : '',
     a && a.offline ? ': the offline advisor, built from each finding’s check, table and column; no data left this machine.' : '.'));
-  if (a && a.note && !a.offline) parts.push(h('p', {class: 'meta'}, String(a.note)));
+  if (a && a.note && !a.offline && backend) parts.push(h('p', {class: 'meta'}, 'Note from the advisor: ', String(a.note)));
   if (a && a.note && !backend) parts.push(notice('warn', 'No AI advice for this run', h('p', null, String(a.note))));
   if (a && a.error) parts.push(notice('warn', 'The AI advisor is not available', h('p', null, String(a.error))));
   if (counts.pending) {

@@ -129,6 +129,19 @@ export function ago(iso) {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+/** Short x-axis labels for a series of times: seconds when they are close together, dates when far apart. */
+export function timeLabels(isos) {
+  const ts = isos.map((x) => new Date(x).getTime()).filter((x) => !Number.isNaN(x));
+  const span = ts.length ? Math.max(...ts) - Math.min(...ts) : 0;
+  const opts = span < 3600e3 ? {hour: '2-digit', minute: '2-digit', second: '2-digit'}
+    : span < 2 * 86400e3 ? {month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit'}
+      : {year: 'numeric', month: 'short', day: 'numeric'};
+  return isos.map((x) => {
+    const d = new Date(x);
+    return Number.isNaN(d.getTime()) ? '' : d.toLocaleString(undefined, opts);
+  });
+}
+
 export function duration(ms) {
   if (ms === null || ms === undefined) return '—';
   if (ms < 1000) return `${Math.round(ms)} ms`;

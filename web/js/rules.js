@@ -33,7 +33,7 @@ export function render(root, params, ctx) {
           {label: 'What it catches', get: (r) => r.description, class: 'wide'},
           {label: 'Severity', get: (r) => severityBadge(r.severity)},
           {label: 'Runs', get: (r) => ({row: 'per row', aggregate: 'per table', customer: 'per customer'}[r.kind] || r.kind)},
-          {label: 'Reads', get: (r) => (Array.isArray(r.tables) ? r.tables.map((t) => `${t.table}: ${(t.columns || []).join(', ')}`).join('; ') : ''), class: 'wrap'},
+          {label: 'Reads', get: (r) => (Array.isArray(r.tables) ? r.tables.map((t) => h('div', null, h('code', null, t.table), ': ', (t.columns || []).join(', '))) : ''), class: 'wide'},
           {label: 'File', get: (r) => `${r.file}${r.line ? `:${r.line}` : ''}`},
         ], rules, {class: 'rules-table'}) : h('p', {class: 'empty'}, 'No rules are loaded.')));
   }

@@ -5,7 +5,7 @@
 
 import {
   h, replace, nextId, notice, loading, dataTable, severityBadge, SEVERITIES, SEVERITY_LABEL, SEVERITY_COLOR, sevRank,
-  num, pct, when, ago, duration, plural, tableLabel,
+  num, pct, when, ago, duration, tableLabel, timeLabels,
 } from './dom.js';
 import {api, enc, explain, ApiError} from './api.js';
 import {lineChart} from './charts.js';
@@ -70,7 +70,7 @@ export function render(root, params, ctx) {
       runs.length > 1 ? h('div', {class: 'trend'}, h('h3', null, 'Findings per run'),
         lineChart([{name: 'Findings', color: '#334155', values: chrono.map((r) => r.findings ?? null)}], {
           title: 'Findings per run, oldest first',
-          xLabels: chrono.map((r) => new Date(r.started_at).toLocaleTimeString(undefined, {hour: '2-digit', minute: '2-digit'})),
+          xLabels: timeLabels(chrono.map((r) => r.started_at)),
           markers: chrono.map((r) => (r.max_severity ? {color: SEVERITY_COLOR[r.max_severity], title: `worst ${r.max_severity}`} : null)),
           height: 170,
         })) : null,

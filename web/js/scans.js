@@ -5,7 +5,7 @@
 
 import {
   h, replace, nextId, notice, loading, dataTable, severityBadge, SEVERITIES, SEVERITY_LABEL, SEVERITY_COLOR, sevRank,
-  num, pct, when, ago, duration, plural, tableLabel,
+  num, pct, when, ago, duration, plural, tableLabel, timeLabels,
 } from './dom.js';
 import {api, auth, enc, explain, ApiError} from './api.js';
 import {heatmap, heatLegend, lineChart} from './charts.js';
@@ -351,22 +351,16 @@ function tableOverview(table, runs, details) {
         }), markers: false},
       ], {
         title: `Findings per scan of ${table}, oldest first`,
-        xLabels: chrono.map((r) => shortTime(r.started_at)),
+        xLabels: timeLabels(chrono.map((r) => r.started_at)),
         markers: chrono.map((r) => (r.max_severity ? {color: SEVERITY_COLOR[r.max_severity], title: `worst ${r.max_severity}`} : null)),
       }),
       h('h4', null, 'Rows scanned'),
       lineChart([{name: 'Rows', color: '#0f766e', values: chrono.map((r) => r.rows_scanned ?? null)}],
-        {title: `Rows scanned per scan of ${table}`, xLabels: chrono.map((r) => shortTime(r.started_at)), height: 150})));
+        {title: `Rows scanned per scan of ${table}`, xLabels: timeLabels(chrono.map((r) => r.started_at)), height: 150})));
   } else {
     parts.push(h('p', {class: 'meta'}, 'Trend charts appear once the table has been scanned more than once.'));
   }
   parts.push(h('p', {class: 'meta note'}, 'Trends are built from the findings of the stored scans (a column without a finding counts as 0). ' +
     'The full metric history of every column (null counts, mean, quartiles) is stored in DQ_METRICS but the API has no endpoint for it yet (GET /api/v1/metrics would be needed).'));
   return h('div', null, parts);
-}
-
-function shortTime(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  return d.toLocaleString(undefined, {month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit'});
 }
