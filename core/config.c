@@ -129,8 +129,8 @@ static int get_bool(json_t *obj, const char *key, const char *path, int *out, in
     return 0;
 }
 
-static int get_number(json_t *obj, const char *key, const char *path, double lo, double hi, double *out,
-                      struct cs_err *err)
+int cs_config_get_number(json_t *obj, const char *key, const char *path, double lo, double hi, double *out,
+                         struct cs_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL)
@@ -138,7 +138,7 @@ static int get_number(json_t *obj, const char *key, const char *path, double lo,
     if (!json_is_number(v))
         return cs_err_set(err, CS_ECONFIG, "%s.%s: expected a number", path, key);
     double d = json_number_value(v);
-    if (d < lo || d > hi)
+    if (!(d >= lo && d <= hi)) /* NaN cannot come from JSON, but stay safe */
         return cs_err_set(err, CS_ECONFIG, "%s.%s: %g is out of range (%g to %g)", path, key, d, lo, hi);
     *out = d;
     return 0;
@@ -199,11 +199,11 @@ static int parse_source(struct cs_config *cfg, json_t *src, struct cs_err *err)
         return rc;
     double rows = DEFAULT_BATCH_ROWS;
     if ((rc = get_bool(src, "native_sqlite", "source", &cfg->native_sqlite, NULL, err)) ||
-        (rc = get_number(src, "batch_rows", "source", 1, 1 << 20, &rows, err)))
+        (rc = cs_config_get_number(src, "batch_rows", "source", 1, 1 << 20, &rows, err)))
         return rc;
     cfg->batch_rows = (size_t)rows;
     double pd_rows = 0;
-    if ((rc = get_number(src, "pushdown_rows", "source", 0, 1e15, &pd_rows, err)))
+    if ((rc = cs_config_get_number(src, "pushdown_rows", "source", 0, 1e15, &pd_rows, err)))
         return rc;
     cfg->pushdown_rows = (uint64_t)pd_rows;
     return 0;
@@ -219,7 +219,7 @@ static int parse_profile(struct cs_config *cfg, json_t *p, struct cs_err *err)
     double age = DEFAULT_PROFILE_AGE_S;
     char *raw = NULL;
     if ((rc = get_string(p, "cache_dir", "profile", &raw, err)) ||
-        (rc = get_number(p, "max_age_s", "profile", 0, 1e12, &age, err)) ||
+        (rc = cs_config_get_number(p, "max_age_s", "profile", 0, 1e12, &age, err)) ||
         (raw != NULL && (rc = expand_vars(raw, cfg->dir, "profile.cache_dir", &cfg->profile_cache_dir, err)))) {
         free(raw);
         return rc;
@@ -287,7 +287,7 @@ static int parse_outlier(struct cs_colconf *cc, json_t *v, const char *path, str
     else
         return cs_err_set(err, CS_ECONFIG, "%s.method: unknown method \"%s\" (use zscore, iqr or mad)", p2, m);
     cc->policy.outlier_threshold = 0;
-    return get_number(v, "threshold", p2, 1e-9, 1e9, &cc->policy.outlier_threshold, err);
+    return cs_config_get_number(v, "threshold", p2, 1e-9, 1e9, &cc->policy.outlier_threshold, err);
 }
 
 static int parse_sentinels(struct cs_colconf *cc, json_t *v, const char *path, struct cs_err *err)
@@ -344,7 +344,7 @@ static int parse_column(struct cs_colconf *cc, const char *name, json_t *col, co
     if ((rc = get_bool(col, "allow_negative", path, &cc->policy.allow_negative, &cc->has_allow_negative, err)) ||
         (rc = get_bool(col, "empty_is_missing", path, &cc->policy.empty_is_missing, &cc->has_empty_is_missing, err)) ||
         (rc = get_bool(col, "sensitive", path, &cc->sensitive, NULL, err)) ||
-        (rc = get_number(col, "max_missing", path, 0, 1, &cc->max_missing, err)) ||
+        (rc = cs_config_get_number(col, "max_missing", path, 0, 1, &cc->max_missing, err)) ||
         (rc = parse_severity(cc, col, path, err)))
         return rc;
     if ((v = json_object_get(col, "outlier")) != NULL && (rc = parse_outlier(cc, v, path, err)))

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "creditsense/check.h"
 
 /** Severities, in order. */
@@ -117,6 +119,14 @@ void cs_config_policy(const struct cs_colconf *cc, int type, int is_key, struct 
 
 /** Copy of a connection string with Pwd/Password/PRIV_KEY_FILE_PWD/Token values masked. */
 void cs_config_redact(const char *conn, char *buf, size_t size);
+
+/**
+ * For modules that parse their own config section: obj.key as a number in
+ * [lo, hi] into *out (left alone when the key is absent).  CS_ECONFIG names
+ * path.key and what was expected.
+ */
+int cs_config_get_number(json_t *obj, const char *key, const char *path, double lo, double hi, double *out,
+                         struct cs_err *err);
 
 /** "info".."critical" and back; -1 for an unknown name. */
 const char *cs_severity_name(int sev);

@@ -67,21 +67,6 @@ static int unknown_key(json_t *obj, const char *path, struct cs_err *err)
     return 0;
 }
 
-static int number(json_t *obj, const char *key, const char *path, double lo, double hi, double *out,
-                  struct cs_err *err)
-{
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL)
-        return 0;
-    if (!json_is_number(v))
-        return cs_err_set(err, CS_ECONFIG, "%s.%s: expected a number", path, key);
-    double d = json_number_value(v);
-    if (d < lo || d > hi)
-        return cs_err_set(err, CS_ECONFIG, "%s.%s: %g is out of range (%g to %g)", path, key, d, lo, hi);
-    *out = d;
-    return 0;
-}
-
 static int metric_list(json_t *v, const char *path, int table_level, unsigned *out, struct cs_err *err)
 {
     size_t i;
@@ -117,11 +102,11 @@ int cs_drift_parse(json_t *v, const char *path, int table_level, struct cs_drift
     }
     if (!json_is_object(v))
         return cs_err_set(err, CS_ECONFIG, "%s: expected false or {\"max_change\": ..., \"zscore\": ..., ...}", p);
-    if ((rc = unknown_key(v, p, err)) || (rc = number(v, "max_change", p, 0, 1e6, &out->max_change, err)) ||
-        (rc = number(v, "zscore", p, 0, 1e6, &out->zscore, err)) ||
-        (rc = number(v, "min_delta", p, 0, 1, &out->min_delta, err)) ||
-        (rc = number(v, "window", p, 2, CS_DRIFT_MAX_WINDOW, &window, err)) ||
-        (rc = number(v, "min_runs", p, 2, CS_DRIFT_MAX_WINDOW, &min_runs, err)))
+    if ((rc = unknown_key(v, p, err)) || (rc = cs_config_get_number(v, "max_change", p, 0, 1e6, &out->max_change, err)) ||
+        (rc = cs_config_get_number(v, "zscore", p, 0, 1e6, &out->zscore, err)) ||
+        (rc = cs_config_get_number(v, "min_delta", p, 0, 1, &out->min_delta, err)) ||
+        (rc = cs_config_get_number(v, "window", p, 2, CS_DRIFT_MAX_WINDOW, &window, err)) ||
+        (rc = cs_config_get_number(v, "min_runs", p, 2, CS_DRIFT_MAX_WINDOW, &min_runs, err)))
         return rc;
     out->window = (int)window;
     out->min_runs = (int)min_runs;

@@ -116,7 +116,7 @@ json_t *cs_report_json(const struct cs_run *run)
 }
 
 /* 1234567 -> "1,234,567" */
-static const char *thousands(uint64_t v, char *buf, size_t size)
+const char *cs_report_thousands(uint64_t v, char *buf, size_t size)
 {
     char raw[32];
     int n = snprintf(raw, sizeof(raw), "%llu", (unsigned long long)v), o = 0;
@@ -141,18 +141,18 @@ static void text_header(FILE *out, const struct cs_run *run)
     double secs = run->finished - run->started;
     if (run->scope == CS_SCOPE_TABLE)
         fprintf(out, "CreditSense scan of %s: %s rows in %.2f s, %zu finding%s (run %s)\n", run->table,
-                thousands(run->rows_scanned, rows, sizeof(rows)), secs, run->nfindings,
+                cs_report_thousands(run->rows_scanned, rows, sizeof(rows)), secs, run->nfindings,
                 run->nfindings == 1 ? "" : "s", run->run_id);
     else
         fprintf(out, "CreditSense report for customer %s: %s rows in %zu tables, %.2f s, %zu finding%s (run %s)\n",
-                run->customer_id, thousands(run->rows_scanned, rows, sizeof(rows)), run->ntables, secs,
+                run->customer_id, cs_report_thousands(run->rows_scanned, rows, sizeof(rows)), run->ntables, secs,
                 run->nfindings, run->nfindings == 1 ? "" : "s", run->run_id);
 }
 
 static void text_finding(FILE *out, const struct cs_finding *f, int cw, int color)
 {
     char cnt[32], tot[32], share[32];
-    snprintf(share, sizeof(share), "%s/%s", thousands(f->count, cnt, sizeof(cnt)), thousands(f->total, tot, sizeof(tot)));
+    snprintf(share, sizeof(share), "%s/%s", cs_report_thousands(f->count, cnt, sizeof(cnt)), cs_report_thousands(f->total, tot, sizeof(tot)));
     fprintf(out, "  %s%-8s%s  %-*s %-28.28s %19s  %s\n", color ? sev_color(f->severity) : "",
             cs_severity_name(f->severity), color ? "\033[0m" : "", cw, f->check, f->column, share, f->message);
 }
@@ -170,7 +170,7 @@ void cs_report_text(FILE *out, const struct cs_run *run, int color)
             cw = (int)strlen(v[i]->check);
     for (size_t i = 0; i < run->ntables && run->scope == CS_SCOPE_CUSTOMER; i++) {
         char rows[32];
-        fprintf(out, "  %-28s %s rows\n", run->tables[i].table, thousands(run->tables[i].rows, rows, sizeof(rows)));
+        fprintf(out, "  %-28s %s rows\n", run->tables[i].table, cs_report_thousands(run->tables[i].rows, rows, sizeof(rows)));
     }
     for (size_t i = 0; i < run->nfindings; i++) {
         if (table == NULL || strcmp(table, v[i]->table) != 0) {

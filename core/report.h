@@ -27,4 +27,7 @@ json_t *cs_report_finding_json(const struct cs_finding *f);
 /** A report for people, grouped by table, most severe first. */
 void cs_report_text(FILE *out, const struct cs_run *run, int color);
 
+/** 1234567 -> "1,234,567" in buf (for messages people read). */
+const char *cs_report_thousands(uint64_t v, char *buf, size_t size);
+
 #endif

@@ -28,6 +28,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "report.h"
 #include "rules.h"
 
 #define MAX_SAMPLES 10
@@ -92,19 +93,6 @@ struct cs_rules_pass {
 };
 
 /* ---- small helpers ------------------------------------------------------------- */
-
-static const char *thousands(uint64_t v, char *buf, size_t size)
-{
-    char raw[32];
-    int n = snprintf(raw, sizeof(raw), "%llu", (unsigned long long)v), o = 0;
-    for (int i = 0; i < n && (size_t)o + 2 < size; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
 
 /* "file:line: " in front of a message that does not already start with a location in file. */
 static void locate(const struct cs_rule_meta *m, const char *msg, char *out, size_t size)
@@ -583,7 +571,7 @@ static void row_message(const struct cs_rules_pass *p, const struct pass_rule *p
     while (dl > 0 && (pr->m->description[dl - 1] == '.' || pr->m->description[dl - 1] == ' '))
         dl--;
     int n = snprintf(out, size, "%.*s: %s of %s rows (%.2f%%).", (int)dl, pr->m->description,
-                     thousands(pr->count, cnt, sizeof(cnt)), thousands(p->total, tot, sizeof(tot)),
+                     cs_report_thousands(pr->count, cnt, sizeof(cnt)), cs_report_thousands(p->total, tot, sizeof(tot)),
                      p->total ? 100.0 * (double)pr->count / (double)p->total : 0.0);
     if (pr->first_msg != NULL && n > 0 && (size_t)n < size) {
         key_text(pr->first_key, key, sizeof(key));
