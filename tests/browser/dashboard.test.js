@@ -395,7 +395,7 @@ async function llmDaemon(browser) {
     const bad = p.locator('section[aria-labelledby="advice-h"] .notice-error');
     assert((await bad.count()) >= 1, 'failure notices shown');
     assert(/could not advise|No advice for/.test(await p.locator('section[aria-labelledby="advice-h"]').innerText()), 'explained');
-    await shot(p, 'customer-advice-failed.png', false);
+    await p.locator('section[aria-labelledby="advice-h"]').screenshot({path: path.join(ARTIFACTS, 'customer-advice-failed.png')});
     await p.close();
     await fetch(`${STANDIN}/_reset`, {method: 'POST', body: '{}'});
   });

@@ -86,6 +86,15 @@ export function stackedBars(rows, {title}) {
 
 const HEAT_STOPS = [[0, [254, 249, 195]], [0.25, [253, 186, 116]], [0.55, [234, 88, 12]], [1, [127, 29, 29]]];
 
+// WCAG relative luminance: white text below 0.18, black above (both at least 4.5:1)
+function luminance(rgb) {
+  const [r, g, b] = rgb.map((v) => {
+    const x = v / 255;
+    return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
 export function heatColor(ratio) {
   const t = Math.min(1, Math.sqrt(Math.max(0, ratio)));
   for (let i = 1; i < HEAT_STOPS.length; i++) {
@@ -94,7 +103,7 @@ export function heatColor(ratio) {
     if (t <= t1) {
       const f = (t - t0) / (t1 - t0);
       const c = c0.map((v, k) => Math.round(v + (c1[k] - v) * f));
-      return {fill: `rgb(${c.join(',')})`, dark: t > 0.42};
+      return {fill: `rgb(${c.join(',')})`, dark: luminance(c) < 0.18};
     }
   }
   return {fill: 'rgb(127,29,29)', dark: true};
@@ -104,18 +113,23 @@ export function heatColor(ratio) {
  * rows: [{label, sub, drift, cells: {key: {ratio, title}}, trend: [ratio...]}]
  * cols: [{key, label}]
  */
-export function heatmap(rows, cols, {title, trendLabel}) {
-  const labelW = 236;
-  const cellW = 76;
+export function heatmap(rows, cols, opts) {
+  return responsive((w) => drawHeatmap(rows, cols, opts, w < 600), 'chart heatmap-chart');
+}
+
+function drawHeatmap(rows, cols, {title, trendLabel}, narrow) {
+  const labelW = narrow ? 124 : 236;
+  const cellW = narrow ? 50 : 76;
   const cellH = 28;
   const headH = 34;
-  const hasTrend = rows.some((r) => r.trend && r.trend.length > 1);
+  const hasTrend = !narrow && rows.some((r) => r.trend && r.trend.length > 1);
   const trendW = hasTrend ? 110 : 0;
   const width = labelW + cols.length * cellW + trendW + 4;
   const height = headH + rows.length * cellH + 2;
   const g = [];
   cols.forEach((c, j) => {
-    g.push(svg('text', {x: labelW + j * cellW + cellW / 2, y: 20, class: 'col-head', 'text-anchor': 'middle'}, c.label));
+    g.push(svg('text', {x: labelW + j * cellW + cellW / 2, y: 20, class: 'col-head', 'text-anchor': 'middle'},
+      narrow && c.short ? c.short : c.label, narrow && c.short ? svg('title', null, c.label) : null));
   });
   if (hasTrend) g.push(svg('text', {x: labelW + cols.length * cellW + 8, y: 20, class: 'col-head'}, trendLabel || 'Trend'));
   rows.forEach((r, i) => {
@@ -124,9 +138,10 @@ export function heatmap(rows, cols, {title, trendLabel}) {
       g.push(svg('rect', {x: 0, y, width: labelW - 4, height: cellH - 2, class: 'drift-row', rx: 3}));
       g.push(svg('rect', {x: 0, y, width: 4, height: cellH - 2, class: 'drift-mark'}));
     }
-    const label = svg('text', {x: 10, y: y + 18, class: 'row-head'}, fit(r.label, labelW - (r.drift ? 70 : 16), 7.4));
+    const label = svg('text', {x: 10, y: y + 18, class: 'row-head'}, fit(r.label, labelW - (r.drift ? (narrow ? 16 : 70) : 16), 7.4),
+      svg('title', null, r.label));
     g.push(label);
-    if (r.drift) {
+    if (r.drift && !narrow) {
       g.push(svg('text', {x: labelW - 10, y: y + 18, class: 'drift-tag', 'text-anchor': 'end'}, 'drift'));
     }
     cols.forEach((c, j) => {
@@ -168,6 +183,7 @@ export function heatLegend() {
 function sparkPath(values, w, hgt, color) {
   const vals = values.map((v) => (v === null || v === undefined ? null : Number(v)));
   const present = vals.filter((v) => v !== null);
+  const steady = present.length > 0 && present.every((v) => v === present[0]);
   const max = Math.max(...present, 1e-9);
   const min = Math.min(...present, 0);
   const span = max - min || 1;
@@ -177,7 +193,7 @@ function sparkPath(values, w, hgt, color) {
   vals.forEach((v, i) => {
     if (v === null) return;
     const x = i * step;
-    const y = hgt - ((v - min) / span) * (hgt - 2) - 1;
+    const y = steady ? hgt / 2 : hgt - ((v - min) / span) * (hgt - 2) - 1; // a steady series sits in the middle
     d += `${d ? 'L' : 'M'}${x.toFixed(1)},${y.toFixed(1)}`;
     lastPt = [x, y];
   });

@@ -11,11 +11,11 @@ import {api, auth, enc, explain, ApiError} from './api.js';
 import {heatmap, heatLegend, lineChart} from './charts.js';
 
 const METRICS = [
-  {key: 'missing', label: 'Missing'},
-  {key: 'negative', label: 'Negative'},
-  {key: 'outlier', label: 'Outliers'},
-  {key: 'duplicate', label: 'Duplicates'},
-  {key: 'rules', label: 'Rules'},
+  {key: 'missing', label: 'Missing', short: 'Miss.'},
+  {key: 'negative', label: 'Negative', short: 'Neg.'},
+  {key: 'outlier', label: 'Outliers', short: 'Outl.'},
+  {key: 'duplicate', label: 'Duplicates', short: 'Dup.'},
+  {key: 'rules', label: 'Rules', short: 'Rules'},
 ];
 const TREND_RUNS = 6;
 const ROWS_SHOWN = 25;
