@@ -314,6 +314,7 @@ static const struct cs_host_api host_api = {
     .stats_profile = cs_stats_profile,
     .stats_count_outside = cs_stats_count_outside,
     .stats_free = cs_stats_free,
+    .stats_moments = cs_stats_moments,
 };
 
 /* ---- Lua rules (rules.h): the same keys and findings as the plugins ---------- */

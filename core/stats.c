@@ -395,6 +395,20 @@ int cs_stats_profile(struct cs_stats *s, struct cs_profile *out)
     return 0;
 }
 
+int cs_stats_moments(struct cs_stats *s, struct cs_profile *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->struct_size = sizeof(*out);
+    out->count = s->n;
+    if (s->n == 0)
+        return 0;
+    out->mean = s->mean;
+    out->sd = sqrt(s->m2 / (double)s->n);
+    out->min = s->low[0].v; /* the extremes sets always hold the smallest and largest */
+    out->max = s->high[0].v;
+    return 0;
+}
+
 /* ---- offenders ----------------------------------------------------------- */
 
 struct offender {

@@ -39,6 +39,9 @@ int cs_stats_add(struct cs_stats *s, const struct cs_batch *b, size_t col, const
 /** Exact profile of the values added so far (sorts internally; more values may be added afterwards). */
 int cs_stats_profile(struct cs_stats *s, struct cs_profile *out);
 
+/** Count, mean, sd, min and max only (no sort: what a z-score needs); quantiles left 0. */
+int cs_stats_moments(struct cs_stats *s, struct cs_profile *out);
+
 /**
  * Count values < lower or > upper.  Fills keys[] (up to max, *nkeys set)
  * with the keys of the most extreme offenders, farthest outside first.

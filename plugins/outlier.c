@@ -229,7 +229,11 @@ static int finish_table_column(struct outlier *o, size_t i, struct cs_err *err)
     struct col_state *cs = &o->cols[i];
     struct cs_profile p;
     const char *why;
-    if (o->api->stats_profile(cs->stats, &p) != 0)
+    /* A z-score needs no quantiles: skip the sort when the host offers moments alone. */
+    int moments = cs->method == CS_OUTLIER_ZSCORE &&
+                  o->api->struct_size >= offsetof(struct cs_host_api, stats_moments) + sizeof(void *) &&
+                  o->api->stats_moments != NULL;
+    if ((moments ? o->api->stats_moments(cs->stats, &p) : o->api->stats_profile(cs->stats, &p)) != 0)
         return plug_err(err, PLUG_ENOMEM, "could not profile %s", o->t.cols[i].name);
     if (!bounds(&p, cs->method, cs->threshold, &cs->lower, &cs->upper, &why)) {
         skipped(o, o->t.cols[i].name, why);

@@ -352,8 +352,29 @@ static void test_pushed_keys(void)
     free(k);
 }
 
+/* Moments agree with the full profile and need no sort. */
+static void test_moments(void)
+{
+    struct cs_stats *s = cs_stats_new(NULL, NULL, NULL);
+    const double v[] = {5, -2, 9.5, 3, 3, 100, -40, 0.25};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        cs_stats_push(s, v[i], CS_KEYREF_NONE);
+    struct cs_profile m, p;
+    cs_stats_moments(s, &m);
+    cs_stats_profile(s, &p);
+    ok(m.count == 8 && m.mean == p.mean && m.sd == p.sd && m.min == -40 && m.max == 100 && m.median == 0,
+       "moments: count %llu mean %g sd %g min %g max %g, no quantiles", (unsigned long long)m.count, m.mean, m.sd,
+       m.min, m.max);
+    cs_stats_free(s);
+    s = cs_stats_new(NULL, NULL, NULL);
+    cs_stats_moments(s, &m);
+    ok(m.count == 0 && m.sd == 0, "moments of nothing are zeros");
+    cs_stats_free(s);
+}
+
 int main(void)
 {
+    test_moments();
     test_small_profiles();
     test_degenerate();
     test_against_naive(1001);

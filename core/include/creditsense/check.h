@@ -188,6 +188,9 @@ struct cs_host_api {
     /** Count values outside [lower, upper] and keep up to `max` keys of the most extreme ones. */
     uint64_t (*stats_count_outside)(struct cs_stats *s, double lower, double upper, cs_keyref *keys, size_t max, size_t *nkeys);
     void (*stats_free)(struct cs_stats *s);
+    /** Added in ABI 1 after stats_free (check struct_size): count, mean, sd, min and max
+     *  only, without the sort quantiles need; q1, median, q3 and mad are left 0. */
+    int (*stats_moments)(struct cs_stats *s, struct cs_profile *out);
 };
 
 /** The callbacks a check module provides. */
