@@ -273,6 +273,11 @@ static void close_idle_connections(struct cs_server *srv)
         h2o_evloop_run(srv->ctx.loop, 10);
 }
 
+static void on_backlog(h2o_timeout_entry_t *entry)
+{
+    cs_srv_jobs_drain(H2O_STRUCT_FROM_MEMBER(struct cs_server, backlog_entry, entry));
+}
+
 /* ---- reload ------------------------------------------------------------------------- */
 
 static void apply_limits(struct cs_server *srv, const struct cs_server_conf *sc)
@@ -460,6 +465,9 @@ static int start(struct cs_server *srv, const struct serve_opts *o, struct cs_er
     srv->accept_ctx.ctx = &srv->ctx;
     srv->accept_ctx.hosts = srv->h2o.hosts;
     h2o_multithread_register_receiver(srv->ctx.queue, &srv->jobs_back, cs_srv_jobs_back);
+    h2o_linklist_init_anchor(&srv->backlog);
+    h2o_timeout_init(srv->ctx.loop, &srv->backlog_timeout, 0);
+    srv->backlog_entry.cb = on_backlog;
     srv->listener = h2o_evloop_socket_create(srv->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     srv->listener->data = srv;
     h2o_socket_read_start(srv->listener, on_accept);
@@ -506,7 +514,7 @@ static void finish(struct cs_server *srv)
         double until = cs_srv_now() + JOBS_GRACE_S;
         do
             h2o_evloop_run(srv->ctx.loop, 10);
-        while (atomic_load(&srv->jobs_out) > 0 && cs_srv_now() < until);
+        while ((atomic_load(&srv->jobs_out) > 0 || !h2o_linklist_is_empty(&srv->backlog)) && cs_srv_now() < until);
         if (atomic_load(&srv->jobs_out) > 0) {
             /* Their callbacks would post to a freed queue: leave everything as it is and exit. */
             cs_srv_log(CS_LOG_WARNING, NULL, NULL, "%d jobs still wait for the advisor; exiting without them",
@@ -520,6 +528,9 @@ static void finish(struct cs_server *srv)
         if (h2o_timeout_is_linked(&srv->tick))
             h2o_timeout_unlink(&srv->tick);
         h2o_timeout_dispose(srv->ctx.loop, &srv->tick_timeout);
+        if (h2o_timeout_is_linked(&srv->backlog_entry))
+            h2o_timeout_unlink(&srv->backlog_entry);
+        h2o_timeout_dispose(srv->ctx.loop, &srv->backlog_timeout);
         /* h2o_context_request_shutdown armed HTTP/2's GOAWAY resend; the loop is going, so is that. */
         if (h2o_timeout_is_linked(&srv->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&srv->ctx.http2._graceful_shutdown_timeout);

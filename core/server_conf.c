@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "err.h"
 
 #define DEFAULT_THREADS 4
@@ -74,21 +75,6 @@ static int get_int(json_t *obj, const char *key, const char *path, long long lo,
     return 0;
 }
 
-static int get_number(json_t *obj, const char *key, const char *path, double lo, double hi, double *out,
-                      struct cs_err *err)
-{
-    json_t *v = json_object_get(obj, key);
-    if (v == NULL)
-        return 0;
-    if (!json_is_number(v))
-        return cs_err_set(err, CS_ECONFIG, "%s.%s: expected a number", path, key);
-    double d = json_number_value(v);
-    if (!(d >= lo && d <= hi))
-        return cs_err_set(err, CS_ECONFIG, "%s.%s: %g is out of range (%g to %g)", path, key, d, lo, hi);
-    *out = d;
-    return 0;
-}
-
 /* A string, with ${CONFIG_DIR} replaced by the config file's directory. */
 static int get_path(json_t *obj, const char *key, const char *path, const char *cfgdir, char **out,
                     struct cs_err *err)
@@ -142,12 +128,12 @@ static int parse_rate(struct cs_server_conf *sc, json_t *obj, struct cs_err *err
     if (!json_is_object(v))
         return cs_err_set(err, CS_ECONFIG, "server.rate_limit: expected {\"requests_per_s\": N, \"burst\": N}");
     if ((rc = check_keys(v, "server.rate_limit", RATE_KEYS, err)) ||
-        (rc = get_number(v, "requests_per_s", "server.rate_limit", 0.001, 1e9, &sc->rate_per_s, err)))
+        (rc = cs_config_get_number(v, "requests_per_s", "server.rate_limit", 0.001, 1e9, &sc->rate_per_s, err)))
         return rc;
     if (sc->rate_per_s == 0)
         return cs_err_set(err, CS_ECONFIG, "server.rate_limit.requests_per_s: missing (the sustained rate per client)");
     sc->rate_burst = sc->rate_per_s < 1 ? 1 : sc->rate_per_s;
-    return get_number(v, "burst", "server.rate_limit", 1, 1e9, &sc->rate_burst, err);
+    return cs_config_get_number(v, "burst", "server.rate_limit", 1, 1e9, &sc->rate_burst, err);
 }
 
 static int parse_token_source(struct cs_server_conf *sc, json_t *obj, const char *cfgdir, struct cs_err *err)

@@ -168,8 +168,10 @@ void cs_srv_job_fail(struct cs_srv_job *job, int status, const char *code, const
 /** Fill job->status/body with a JSON answer (borrowed). */
 void cs_srv_job_answer(struct cs_srv_job *job, int status, const json_t *body);
 
-/** The loop's receiver callback: finished jobs coming back. */
+/** The loop's receiver callback: finished jobs coming back (queued on srv->backlog). */
 void cs_srv_jobs_back(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages);
+/** Answer a few backlogged jobs; the rest wait for the next turn of the loop. */
+void cs_srv_jobs_drain(struct cs_server *srv);
 
 /* ---- background table scans (server_scan.c) -------------------------------- */
 
@@ -271,6 +273,9 @@ struct cs_server {
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener, *sigsock;
     h2o_multithread_receiver_t jobs_back;
+    h2o_linklist_t backlog;           /* finished jobs not answered yet */
+    h2o_timeout_t backlog_timeout;    /* 0 ms: the next turn of the loop */
+    h2o_timeout_entry_t backlog_entry;
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
     h2o_socket_t *watch_sock;      /* inotify on the rules directory */

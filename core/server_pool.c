@@ -13,11 +13,14 @@
 ** request if it is still waiting, and frees the job.  A job whose request
 ** went away before a worker reached it is passed back without running.
 */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "advisor_cli.h"
 #include "err.h"
@@ -27,6 +30,22 @@
 #include "store.h"
 
 #define PROBE_S 5.0
+
+/*
+ * Worker threads (and the advisor's threads, which they start and which
+ * inherit it) run at a lower priority than the event loop: on a small
+ * machine dozens of busy threads would otherwise take the loop's turn on
+ * the CPU for a scheduler slice at a time, and /healthz would wait behind
+ * report building.  The loop keeps the process's own priority.
+ */
+#define WORKER_NICE 10
+
+static void lower_priority(void)
+{
+    errno = 0;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, (id_t)gettid()) + WORKER_NICE) != 0)
+        cs_log(CS_LOG_DEBUG, "server", "cannot lower a worker's priority: %s", strerror(errno));
+}
 
 double cs_srv_now(void)
 {
@@ -181,6 +200,7 @@ static void *worker_main(void *arg)
     struct cs_srv_worker *w = arg;
     struct cs_srv_pool *p = w->pool;
     struct cs_err err = {0};
+    lower_priority();
     if (cs_srv_worker_engine(w, &err) != 0)
         cs_log(CS_LOG_ERROR, "server", "%s %d: cannot connect to the database (will retry): %s", p->name, w->index,
                err.msg);
@@ -265,6 +285,7 @@ int cs_srv_pool_resubmit(struct cs_srv_pool *p, struct cs_srv_job *job)
 static void *detached_main(void *arg)
 {
     struct cs_srv_job *job = arg;
+    lower_priority();
     (void)job->ops->work(job, NULL);
     h2o_multithread_send_message(&job->srv->jobs_back, &job->super);
     return NULL;
@@ -338,23 +359,43 @@ static void answer(struct cs_srv_job *job)
     job->body = NULL; /* the request frees it once the response is written */
 }
 
+static void job_back(struct cs_server *srv, struct cs_srv_job *job)
+{
+    if (!srv->closing) {
+        if (job->ops->done != NULL && job->ops->done(job))
+            return; /* queued for its next step */
+        if (job->rq != NULL)
+            answer(job);
+    } else if (job->rq != NULL) { /* shutting down: the request gets nothing more */
+        job->rq->job = NULL;
+        job->rq = NULL;
+    }
+    atomic_fetch_sub(&srv->jobs_out, 1);
+    job->ops->destroy(job);
+}
+
+/*
+ * At most ANSWERS_PER_TURN finished jobs are answered per turn of the loop,
+ * the rest on the next turns: a burst of large answers (say 64 LLM calls
+ * ending together, 150 KB each) is then interleaved with the sockets'
+ * events instead of holding a /healthz behind ten megabytes of writes.
+ */
+#define ANSWERS_PER_TURN 8
+
+void cs_srv_jobs_drain(struct cs_server *srv)
+{
+    for (int n = 0; n < ANSWERS_PER_TURN && !h2o_linklist_is_empty(&srv->backlog); n++) {
+        struct cs_srv_job *job = H2O_STRUCT_FROM_MEMBER(struct cs_srv_job, super.link, srv->backlog.next);
+        h2o_linklist_unlink(&job->super.link);
+        job_back(srv, job);
+    }
+    if (!h2o_linklist_is_empty(&srv->backlog) && !h2o_timeout_is_linked(&srv->backlog_entry))
+        h2o_timeout_link(srv->ctx.loop, &srv->backlog_timeout, &srv->backlog_entry);
+}
+
 void cs_srv_jobs_back(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
 {
-    (void)recv;
-    while (!h2o_linklist_is_empty(messages)) {
-        struct cs_srv_job *job = H2O_STRUCT_FROM_MEMBER(struct cs_srv_job, super.link, messages->next);
-        h2o_linklist_unlink(&job->super.link);
-        struct cs_server *srv = job->srv;
-        if (!srv->closing) {
-            if (job->ops->done != NULL && job->ops->done(job))
-                continue; /* queued for its next step */
-            if (job->rq != NULL)
-                answer(job);
-        } else if (job->rq != NULL) { /* shutting down: the request gets nothing more */
-            job->rq->job = NULL;
-            job->rq = NULL;
-        }
-        atomic_fetch_sub(&srv->jobs_out, 1);
-        job->ops->destroy(job);
-    }
+    struct cs_server *srv = H2O_STRUCT_FROM_MEMBER(struct cs_server, jobs_back, recv);
+    h2o_linklist_insert_list(&srv->backlog, messages);
+    cs_srv_jobs_drain(srv);
 }
