@@ -50,8 +50,7 @@ int cs_severity_parse(const char *name)
     return -1;
 }
 
-/* Edit distance, for "did you mean" hints on misspelt keys. */
-static size_t edit_distance(const char *a, const char *b)
+size_t cs_config_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64)
@@ -89,7 +88,7 @@ static int check_keys(json_t *obj, const char *path, const char *const *allowed,
             continue;
         const char *hint = NULL;
         for (k = allowed; *k != NULL; k++)
-            if (edit_distance(key, *k) <= 2)
+            if (cs_config_edit_distance(key, *k) <= 2)
                 hint = *k;
         if (hint != NULL)
             return cs_err_set(err, CS_ECONFIG, "%s: unknown key \"%s\" (did you mean \"%s\"?)", path, key, hint);

@@ -128,6 +128,9 @@ void cs_config_redact(const char *conn, char *buf, size_t size);
 int cs_config_get_number(json_t *obj, const char *key, const char *path, double lo, double hi, double *out,
                          struct cs_err *err);
 
+/** Case-insensitive edit distance (SIZE_MAX past 64 characters), for "did you mean" hints. */
+size_t cs_config_edit_distance(const char *a, const char *b);
+
 /** "info".."critical" and back; -1 for an unknown name. */
 const char *cs_severity_name(int sev);
 int cs_severity_parse(const char *name);

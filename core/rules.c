@@ -64,42 +64,13 @@ struct load_ctx {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static char tolower_ascii(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (tolower_ascii(a[i - 1]) != tolower_ascii(b[j - 1]));
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The candidate closest to s (within 3 edits), or NULL: for "did you mean". */
 static const char *closest(const char *s, const char *const *cands, size_t n)
 {
     const char *best = NULL;
     size_t bd = 4;
     for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(s, cands[i]);
+        size_t d = cs_config_edit_distance(s, cands[i]);
         if (d < bd) {
             bd = d;
             best = cands[i];
@@ -543,7 +514,7 @@ int cs_rule_resolve_columns(const struct cs_rule_meta *rule, const struct cs_rul
         const char *best = NULL;
         size_t bd = 4;
         for (size_t k = 0; k < schema->ncols; k++) {
-            size_t d = edit_distance(t->cols[i], schema->cols[k].name);
+            size_t d = cs_config_edit_distance(t->cols[i], schema->cols[k].name);
             if (d < bd) {
                 bd = d;
                 best = schema->cols[k].name;
