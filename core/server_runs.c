@@ -450,17 +450,26 @@ static char *dup_param(struct cs_srv_req *r, const char *name)
     return v && v[0] ? strdup(v) : NULL;
 }
 
-static void submit_store(struct cs_srv_req *r, enum store_query q, const char *id)
+/* A store job for query q, or NULL after answering 500. */
+static struct store_job *store_job_new(struct cs_srv_req *r, enum store_query q)
 {
     struct store_job *sj = calloc(1, sizeof(*sj));
     if (sj == NULL) {
         cs_http_send_error(r->req, 500, "internal", "out of memory");
-        return;
+        return NULL;
     }
     sj->super.ops = &store_ops;
     sj->q = q;
-    sj->id = id ? strdup(id) : NULL;
     sj->limit = DEFAULT_LIMIT;
+    return sj;
+}
+
+static void submit_store(struct cs_srv_req *r, enum store_query q, const char *id)
+{
+    struct store_job *sj = store_job_new(r, q);
+    if (sj == NULL)
+        return;
+    sj->id = id ? strdup(id) : NULL;
     cs_srv_submit(r, &r->srv->workers, &sj->super);
 }
 
@@ -470,13 +479,9 @@ void cs_srv_runs_list(struct cs_srv_req *r)
     size_t limit, offset;
     if (known_params(r, allowed) != 0 || paging(r, &limit, &offset) != 0)
         return;
-    struct store_job *sj = calloc(1, sizeof(*sj));
-    if (sj == NULL) {
-        cs_http_send_error(r->req, 500, "internal", "out of memory");
+    struct store_job *sj = store_job_new(r, Q_RUNS);
+    if (sj == NULL)
         return;
-    }
-    sj->super.ops = &store_ops;
-    sj->q = Q_RUNS;
     sj->table = dup_param(r, "table");
     sj->customer = dup_param(r, "customer");
     sj->limit = limit;
@@ -505,13 +510,9 @@ void cs_srv_suggestions_list(struct cs_srv_req *r)
         cs_http_send_error(r->req, 400, "bad_request", "give run=<run id> or customer=<customer id> (one of them)");
         return;
     }
-    struct store_job *sj = calloc(1, sizeof(*sj));
-    if (sj == NULL) {
-        cs_http_send_error(r->req, 500, "internal", "out of memory");
+    struct store_job *sj = store_job_new(r, Q_SUGGESTIONS);
+    if (sj == NULL)
         return;
-    }
-    sj->super.ops = &store_ops;
-    sj->q = Q_SUGGESTIONS;
     sj->id = dup_param(r, "run");
     sj->customer = dup_param(r, "customer");
     sj->limit = limit;

@@ -112,21 +112,39 @@ static int read_metric(SQLHSTMT h, struct cs_colmetrics *m)
     return rc;
 }
 
+/*
+ * sql = fmt with its %s replaced by the subquery of the table's last max_runs
+ * good table runs; p gets the parameters (the table, once for fmt's own "?"
+ * and once for the subquery, then the limit).  Returns their number.
+ */
+static int recent_runs_sql(struct cs_store *st, const char *table, size_t max_runs, const char *fmt, char *sql,
+                           struct st_param p[3])
+{
+    char limit[48], sub[256];
+    int np = 2;
+    p[0] = ST_TEXTP(table);
+    p[1] = ST_TEXTP(table);
+    limit_clause(st, max_runs, limit, sizeof(limit), p, &np);
+    snprintf(sub, sizeof(sub),
+             "(SELECT RUN_ID FROM {P}DQ_RUNS WHERE SCOPE = 'table' AND TABLE_NAME = ? AND STATUS = 'ok' "
+             "ORDER BY STARTED_AT DESC, RUN_ID DESC %s)",
+             limit);
+    snprintf(sql, ST_SQL_MAX, fmt, sub);
+    return np;
+}
+
 static int load_metrics(struct cs_store *st, const char *table, size_t max_runs, struct cs_metric_history *out,
                         struct cs_err *err)
 {
-    char sql[ST_SQL_MAX], limit[48];
-    struct st_param p[3] = {ST_TEXTP(table), ST_TEXTP(table)};
-    int np = 2;
-    limit_clause(st, max_runs, limit, sizeof(limit), p, &np);
-    snprintf(sql, sizeof(sql),
-             "SELECT m.RUN_ID, r.STARTED_AT, m.COLUMN_NAME, m.COLUMN_TYPE, m.IS_KEY, m.ROW_COUNT, m.NULL_COUNT, "
-             "m.NEGATIVE_COUNT, m.DUPLICATE_COUNT, m.VALUE_COUNT, m.MEAN_VALUE, m.SD_VALUE, m.MIN_VALUE, m.MAX_VALUE, "
-             "m.Q1_VALUE, m.MEDIAN_VALUE, m.Q3_VALUE FROM {P}DQ_METRICS m JOIN {P}DQ_RUNS r ON r.RUN_ID = m.RUN_ID "
-             "WHERE m.TABLE_NAME = ? AND m.RUN_ID IN (SELECT RUN_ID FROM {P}DQ_RUNS WHERE SCOPE = 'table' AND "
-             "TABLE_NAME = ? AND STATUS = 'ok' ORDER BY STARTED_AT DESC, RUN_ID DESC %s) "
-             "ORDER BY r.STARTED_AT, m.RUN_ID, m.COLUMN_NAME",
-             limit);
+    char sql[ST_SQL_MAX];
+    struct st_param p[3];
+    int np = recent_runs_sql(st, table, max_runs,
+                             "SELECT m.RUN_ID, r.STARTED_AT, m.COLUMN_NAME, m.COLUMN_TYPE, m.IS_KEY, m.ROW_COUNT, "
+                             "m.NULL_COUNT, m.NEGATIVE_COUNT, m.DUPLICATE_COUNT, m.VALUE_COUNT, m.MEAN_VALUE, "
+                             "m.SD_VALUE, m.MIN_VALUE, m.MAX_VALUE, m.Q1_VALUE, m.MEDIAN_VALUE, m.Q3_VALUE "
+                             "FROM {P}DQ_METRICS m JOIN {P}DQ_RUNS r ON r.RUN_ID = m.RUN_ID "
+                             "WHERE m.TABLE_NAME = ? AND m.RUN_ID IN %s ORDER BY r.STARTED_AT, m.RUN_ID, m.COLUMN_NAME",
+                             sql, p);
     SQLHSTMT h = NULL;
     int rc = st_exec(st, sql, p, (size_t)np, &h, err);
     SQLRETURN r;
@@ -152,15 +170,12 @@ static int load_metrics(struct cs_store *st, const char *table, size_t max_runs,
 static int load_flags(struct cs_store *st, const char *table, size_t max_runs, struct cs_metric_history *out,
                       struct cs_err *err)
 {
-    char sql[ST_SQL_MAX], limit[48];
-    struct st_param p[3] = {ST_TEXTP(table), ST_TEXTP(table)};
-    int np = 2;
-    limit_clause(st, max_runs, limit, sizeof(limit), p, &np);
-    snprintf(sql, sizeof(sql),
-             "SELECT RUN_ID, COLUMN_NAME, KIND FROM {P}DQ_ANOMALIES WHERE TABLE_NAME = ? AND CHECK_NAME = 'drift' "
-             "AND RUN_ID IN (SELECT RUN_ID FROM {P}DQ_RUNS WHERE SCOPE = 'table' AND TABLE_NAME = ? "
-             "AND STATUS = 'ok' ORDER BY STARTED_AT DESC, RUN_ID DESC %s)",
-             limit);
+    char sql[ST_SQL_MAX];
+    struct st_param p[3];
+    int np = recent_runs_sql(st, table, max_runs,
+                             "SELECT RUN_ID, COLUMN_NAME, KIND FROM {P}DQ_ANOMALIES WHERE TABLE_NAME = ? "
+                             "AND CHECK_NAME = 'drift' AND RUN_ID IN %s",
+                             sql, p);
     SQLHSTMT h = NULL;
     int rc = st_exec(st, sql, p, (size_t)np, &h, err);
     while (rc == 0 && SQL_SUCCEEDED(SQLFetch(h))) {

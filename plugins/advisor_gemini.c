@@ -33,14 +33,12 @@
 #include "advisor_http.h"
 #include "creditsense/advisor.h"
 
-struct gemini {
-    const struct cs_advisor_host *api;
-    void *hctx;
-};
-
-static int g_init(const struct cs_advisor_host *api, void *hctx, void **state, struct cs_advisor_err *err);
 static int g_call(void *state, const struct cs_advisor_request *req, struct cs_advisor_response *resp);
-static void g_destroy(void *state);
+
+static int g_init(const struct cs_advisor_host *api, void *hctx, void **state, struct cs_advisor_err *err)
+{
+    return ah_backend_init("gemini", api, hctx, state, err);
+}
 
 static const struct cs_advisor_plugin plugin = {
     .abi_version = CS_ADVISOR_ABI_VERSION,
@@ -53,33 +51,10 @@ static const struct cs_advisor_plugin plugin = {
     .needs_key = 1,
     .init = g_init,
     .call = g_call,
-    .destroy = g_destroy,
+    .destroy = ah_backend_destroy,
 };
 
 CS_ADVISOR_DECLARE(plugin)
-
-static int g_init(const struct cs_advisor_host *api, void *hctx, void **state, struct cs_advisor_err *err)
-{
-    struct gemini *g = calloc(1, sizeof(*g));
-    if (g == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        free(g);
-        err->code = -6;
-        snprintf(err->msg, sizeof(err->msg), "gemini: cannot initialise libcurl");
-        return err->code;
-    }
-    g->api = api;
-    g->hctx = hctx;
-    *state = g;
-    return 0;
-}
-
-static void g_destroy(void *state)
-{
-    if (state == NULL)
-        return;
-    curl_global_cleanup();
-    free(state);
-}
 
 /* ---- request -------------------------------------------------------------- */
 
@@ -166,12 +141,6 @@ static char *request_body(const struct cs_advisor_request *req)
 
 /* ---- response ------------------------------------------------------------- */
 
-static const char *str(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 static long long token(json_t *usage, const char *key)
 {
     json_t *v = json_object_get(usage, key);
@@ -200,28 +169,28 @@ static int is_block_finish(const char *r)
 }
 
 /* The candidate's answer: its non-thought text parts, concatenated. */
-static int candidate_text(struct gemini *g, json_t *cand, struct cs_advisor_response *resp)
+static int candidate_text(struct ah_backend *g, json_t *cand, struct cs_advisor_response *resp)
 {
     json_t *content = json_object_get(cand, "content"), *parts = json_object_get(content, "parts");
-    const char *finish = str(cand, "finishReason");
+    const char *finish = ah_str(cand, "finishReason");
     if (!json_is_object(content) || !json_is_array(parts) || json_array_size(parts) == 0) {
         resp->status = CS_ADVISOR_FAILED;
         ah_reason(resp, "candidate without content (finishReason %s%s%s)", finish[0] ? finish : "none",
-                  str(cand, "finishMessage")[0] ? ": " : "", str(cand, "finishMessage"));
+                  ah_str(cand, "finishMessage")[0] ? ": " : "", ah_str(cand, "finishMessage"));
         return 0;
     }
     size_t len = 0, i;
     json_t *p;
     json_array_foreach(parts, i, p)
         if (!json_is_true(json_object_get(p, "thought")))
-            len += strlen(str(p, "text"));
+            len += strlen(ah_str(p, "text"));
     char *buf = malloc(len + 1);
     if (buf == NULL)
         return -1;
     buf[0] = '\0';
     json_array_foreach(parts, i, p)
         if (!json_is_true(json_object_get(p, "thought")))
-            strcat(buf, str(p, "text"));
+            strcat(buf, ah_str(p, "text"));
     int rc = 0;
     if (len == 0) {
         resp->status = CS_ADVISOR_FAILED;
@@ -234,15 +203,15 @@ static int candidate_text(struct gemini *g, json_t *cand, struct cs_advisor_resp
     return rc;
 }
 
-static int parse_success(struct gemini *g, json_t *root, struct cs_advisor_response *resp)
+static int parse_success(struct ah_backend *g, json_t *root, struct cs_advisor_response *resp)
 {
     json_t *fb = json_object_get(root, "promptFeedback"), *cands = json_object_get(root, "candidates");
     usage(root, resp);
-    snprintf(resp->model_version, sizeof(resp->model_version), "%s", str(root, "modelVersion"));
-    if (str(fb, "blockReason")[0] != '\0') {
+    snprintf(resp->model_version, sizeof(resp->model_version), "%s", ah_str(root, "modelVersion"));
+    if (ah_str(fb, "blockReason")[0] != '\0') {
         resp->status = CS_ADVISOR_BLOCKED;
-        ah_reason(resp, "prompt blocked: %s%s%s", str(fb, "blockReason"), str(fb, "blockReasonMessage")[0] ? ": " : "",
-                  str(fb, "blockReasonMessage"));
+        ah_reason(resp, "prompt blocked: %s%s%s", ah_str(fb, "blockReason"), ah_str(fb, "blockReasonMessage")[0] ? ": " : "",
+                  ah_str(fb, "blockReasonMessage"));
         return 0;
     }
     if (!json_is_array(cands) || json_array_size(cands) == 0) {
@@ -251,7 +220,7 @@ static int parse_success(struct gemini *g, json_t *root, struct cs_advisor_respo
         return 0;
     }
     json_t *cand = json_array_get(cands, 0), *content = json_object_get(cand, "content");
-    const char *finish = str(cand, "finishReason");
+    const char *finish = ah_str(cand, "finishReason");
     if (is_block_finish(finish)) {
         resp->status = CS_ADVISOR_BLOCKED;
         ah_reason(resp, "finish reason %s", finish);
@@ -261,8 +230,8 @@ static int parse_success(struct gemini *g, json_t *root, struct cs_advisor_respo
         return candidate_text(g, cand, resp); /* reports the candidate without content */
     if (finish[0] != '\0' && strcmp(finish, "STOP") != 0) {
         resp->status = CS_ADVISOR_FAILED;
-        ah_reason(resp, "finish reason %s%s%s", finish, str(cand, "finishMessage")[0] ? ": " : "",
-                  str(cand, "finishMessage"));
+        ah_reason(resp, "finish reason %s%s%s", finish, ah_str(cand, "finishMessage")[0] ? ": " : "",
+                  ah_str(cand, "finishMessage"));
         return 0;
     }
     return candidate_text(g, cand, resp);
@@ -277,21 +246,21 @@ static void parse_error(json_t *root, long http, struct cs_advisor_response *res
     size_t i;
     resp->status = ah_classify(http);
     json_array_foreach(details, i, d) {
-        const char *type = str(d, "@type");
+        const char *type = ah_str(d, "@type");
         size_t tl = strlen(type);
         if (tl >= 9 && strcmp(type + tl - 9, "RetryInfo") == 0) {
-            double delay = ah_parse_duration(str(d, "retryDelay"));
+            double delay = ah_parse_duration(ah_str(d, "retryDelay"));
             if (delay >= 0)
                 resp->retry_after_s = delay;
         }
     }
     if (json_is_object(e))
-        ah_reason(resp, "HTTP %ld %s: %s", http, str(e, "status"), str(e, "message"));
+        ah_reason(resp, "HTTP %ld %s: %s", http, ah_str(e, "status"), ah_str(e, "message"));
     else
         ah_reason(resp, "HTTP %ld (no error details)", http);
 }
 
-static int handle(struct gemini *g, const struct ah_result *res, struct cs_advisor_response *resp)
+static int handle(struct ah_backend *g, const struct ah_result *res, struct cs_advisor_response *resp)
 {
     json_error_t jerr;
     json_t *root = json_loadb(res->body, res->body_len, 0, &jerr);
@@ -313,7 +282,7 @@ static int handle(struct gemini *g, const struct ah_result *res, struct cs_advis
 
 static int g_call(void *state, const struct cs_advisor_request *req, struct cs_advisor_response *resp)
 {
-    struct gemini *g = state;
+    struct ah_backend *g = state;
     char url[2048], path[512], keyh[1024];
     resp->retry_after_s = -1;
     snprintf(path, sizeof(path), "models/%s:generateContent", req->model);

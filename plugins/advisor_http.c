@@ -220,3 +220,33 @@ int ah_post(const struct cs_advisor_host *api, void *hctx, const char *url, cons
     curl_easy_cleanup(c);
     return rc;
 }
+
+int ah_backend_init(const char *name, const struct cs_advisor_host *api, void *hctx, void **state,
+                    struct cs_advisor_err *err)
+{
+    struct ah_backend *b = calloc(1, sizeof(*b));
+    if (b == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(b);
+        err->code = -6;
+        snprintf(err->msg, sizeof(err->msg), "%s: cannot initialise libcurl", name);
+        return err->code;
+    }
+    b->api = api;
+    b->hctx = hctx;
+    *state = b;
+    return 0;
+}
+
+void ah_backend_destroy(void *state)
+{
+    if (state == NULL)
+        return;
+    curl_global_cleanup();
+    free(state);
+}
+
+const char *ah_str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}

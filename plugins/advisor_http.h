@@ -16,9 +16,25 @@
 #ifndef CS_ADVISOR_HTTP_H
 #define CS_ADVISOR_HTTP_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "creditsense/advisor.h"
+
+/** A network backend's state: the host's services, borrowed for the module's life. */
+struct ah_backend {
+    const struct cs_advisor_host *api;
+    void *hctx;
+};
+
+/** The init callback of both network backends (name prefixes the error message). */
+int ah_backend_init(const char *name, const struct cs_advisor_host *api, void *hctx, void **state,
+                    struct cs_advisor_err *err);
+/** The destroy callback of both network backends. */
+void ah_backend_destroy(void *state);
+
+/** o.key as a string, "" when absent or not a string. */
+const char *ah_str(json_t *o, const char *key);
 
 /** Largest response body kept; a longer one is a failure (no model answer is that long). */
 #define AH_MAX_BODY (8u << 20)

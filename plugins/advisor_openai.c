@@ -32,14 +32,12 @@
 #include "advisor_http.h"
 #include "creditsense/advisor.h"
 
-struct openai {
-    const struct cs_advisor_host *api;
-    void *hctx;
-};
-
-static int o_init(const struct cs_advisor_host *api, void *hctx, void **state, struct cs_advisor_err *err);
 static int o_call(void *state, const struct cs_advisor_request *req, struct cs_advisor_response *resp);
-static void o_destroy(void *state);
+
+static int o_init(const struct cs_advisor_host *api, void *hctx, void **state, struct cs_advisor_err *err)
+{
+    return ah_backend_init("openai", api, hctx, state, err);
+}
 
 static const struct cs_advisor_plugin plugin = {
     .abi_version = CS_ADVISOR_ABI_VERSION,
@@ -52,39 +50,10 @@ static const struct cs_advisor_plugin plugin = {
     .needs_key = 0, /* Ollama, vLLM and llama-server on-premises usually run without one */
     .init = o_init,
     .call = o_call,
-    .destroy = o_destroy,
+    .destroy = ah_backend_destroy,
 };
 
 CS_ADVISOR_DECLARE(plugin)
-
-static int o_init(const struct cs_advisor_host *api, void *hctx, void **state, struct cs_advisor_err *err)
-{
-    struct openai *o = calloc(1, sizeof(*o));
-    if (o == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        free(o);
-        err->code = -6;
-        snprintf(err->msg, sizeof(err->msg), "openai: cannot initialise libcurl");
-        return err->code;
-    }
-    o->api = api;
-    o->hctx = hctx;
-    *state = o;
-    return 0;
-}
-
-static void o_destroy(void *state)
-{
-    if (state == NULL)
-        return;
-    curl_global_cleanup();
-    free(state);
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
 
 static json_t *message(const char *role, const char *content)
 {
@@ -125,14 +94,14 @@ static void usage(json_t *root, struct cs_advisor_response *resp)
         resp->tokens_out = (long long)json_integer_value(out);
 }
 
-static int parse_success(struct openai *o, json_t *root, struct cs_advisor_response *resp)
+static int parse_success(struct ah_backend *o, json_t *root, struct cs_advisor_response *resp)
 {
     json_t *choices = json_object_get(root, "choices"), *c = json_array_get(choices, 0);
     json_t *msg = json_object_get(c, "message");
-    const char *finish = str(c, "finish_reason"), *refusal = str(msg, "refusal");
+    const char *finish = ah_str(c, "finish_reason"), *refusal = ah_str(msg, "refusal");
     const char *content = json_string_value(json_object_get(msg, "content"));
     usage(root, resp);
-    snprintf(resp->model_version, sizeof(resp->model_version), "%s", str(root, "model"));
+    snprintf(resp->model_version, sizeof(resp->model_version), "%s", ah_str(root, "model"));
     if (!json_is_object(c)) {
         resp->status = CS_ADVISOR_FAILED;
         ah_reason(resp, "no choices in the response");
@@ -164,14 +133,14 @@ static void parse_error(json_t *root, long http, struct cs_advisor_response *res
     if (json_is_string(e))
         ah_reason(resp, "HTTP %ld: %s", http, json_string_value(e));
     else if (json_is_object(e))
-        ah_reason(resp, "HTTP %ld %s: %s", http, str(e, "type"), str(e, "message"));
-    else if (strcmp(str(root, "object"), "error") == 0)
-        ah_reason(resp, "HTTP %ld %s: %s", http, str(root, "type"), str(root, "message"));
+        ah_reason(resp, "HTTP %ld %s: %s", http, ah_str(e, "type"), ah_str(e, "message"));
+    else if (strcmp(ah_str(root, "object"), "error") == 0)
+        ah_reason(resp, "HTTP %ld %s: %s", http, ah_str(root, "type"), ah_str(root, "message"));
     else
         ah_reason(resp, "HTTP %ld (no error details)", http);
 }
 
-static int handle(struct openai *o, const struct ah_result *res, struct cs_advisor_response *resp)
+static int handle(struct ah_backend *o, const struct ah_result *res, struct cs_advisor_response *resp)
 {
     json_error_t jerr;
     json_t *root = json_loadb(res->body, res->body_len, 0, &jerr);
@@ -192,7 +161,7 @@ static int handle(struct openai *o, const struct ah_result *res, struct cs_advis
 
 static int o_call(void *state, const struct cs_advisor_request *req, struct cs_advisor_response *resp)
 {
-    struct openai *o = state;
+    struct ah_backend *o = state;
     char url[2048], auth[1024];
     const char *key = req->api_key ? req->api_key : "";
     resp->retry_after_s = -1;
