@@ -18,17 +18,6 @@
 #include "log.h"
 #include "plugin.h"
 
-static void plugin_dir(const struct cs_config *cfg, char *buf, size_t size)
-{
-    const char *env = getenv("CREDITSENSE_PLUGIN_DIR");
-    if (cfg->plugin_dir != NULL)
-        snprintf(buf, size, "%s", cfg->plugin_dir);
-    else if (env != NULL && env[0] != '\0')
-        snprintf(buf, size, "%s", env);
-    else
-        cs_plugin_default_dir(buf, size);
-}
-
 static int min_severity(const struct cs_config *cfg)
 {
     return cfg->advisor != NULL ? cfg->advisor->min_severity : CS_SEV_INFO;
@@ -186,7 +175,7 @@ json_t *cs_advise_run(const struct cs_config *cfg, struct cs_store *st, const st
     struct cs_err err = {0};
     if (!run->stored)
         st = NULL; /* suggestion rows belong to a stored run: none when the run could not be written */
-    plugin_dir(cfg, dir, sizeof(dir));
+    cs_plugin_dir(cfg->plugin_dir, dir, sizeof(dir));
     if (cs_advisor_new(&adv, cfg, dir, &err) != 0) {
         fprintf(stderr, "creditsense: warning: no advice: %s\n", err.msg);
         return unavailable(cfg, st, run, err.msg);
@@ -276,7 +265,7 @@ static int advise_stored(const struct cs_config *cfg, struct cs_store *st, const
     unsigned char *want = NULL;
     size_t n = 0, nkeep = 0;
     char dir[PATH_MAX];
-    plugin_dir(cfg, dir, sizeof(dir));
+    cs_plugin_dir(cfg->plugin_dir, dir, sizeof(dir));
     int rc = cs_store_run_load(st, run_id, &run, err);
     if (rc == 0)
         rc = cs_store_suggestions_load(st, run_id, &s, &n, err);

@@ -36,41 +36,6 @@ void cs_advisor_conf_defaults(struct cs_advisor_conf *c)
     c->min_severity = CS_SEV_INFO;
 }
 
-/* The known key sharing the longest prefix with a misspelt one, for the hint. */
-static const char *closest(const char *key)
-{
-    const char *best = NULL;
-    size_t best_n = 2;
-    for (size_t i = 0; KEYS[i]; i++) {
-        size_t n = 0;
-        while (key[n] && key[n] == KEYS[i][n])
-            n++;
-        if (n > best_n) {
-            best = KEYS[i];
-            best_n = n;
-        }
-    }
-    return best;
-}
-
-static int check_keys(json_t *v, struct cs_err *err)
-{
-    const char *key;
-    json_t *x;
-    json_object_foreach(v, key, x) {
-        size_t i;
-        for (i = 0; KEYS[i] && strcmp(KEYS[i], key) != 0; i++)
-            ;
-        if (KEYS[i] != NULL)
-            continue;
-        const char *hint = closest(key);
-        if (hint != NULL)
-            return cs_err_set(err, CS_ECONFIG, "advisor: unknown key \"%s\" (did you mean \"%s\"?)", key, hint);
-        return cs_err_set(err, CS_ECONFIG, "advisor: unknown key \"%s\"", key);
-    }
-    return 0;
-}
-
 static int get_str(json_t *v, const char *key, char **out, struct cs_err *err)
 {
     json_t *x = json_object_get(v, key);
@@ -83,16 +48,7 @@ static int get_str(json_t *v, const char *key, char **out, struct cs_err *err)
 
 static int get_num(json_t *v, const char *key, double lo, double hi, double *out, struct cs_err *err)
 {
-    json_t *x = json_object_get(v, key);
-    if (x == NULL)
-        return 0;
-    if (!json_is_number(x))
-        return cs_err_set(err, CS_ECONFIG, "advisor.%s: expected a number", key);
-    double d = json_number_value(x);
-    if (d < lo || d > hi)
-        return cs_err_set(err, CS_ECONFIG, "advisor.%s: %g is out of range (%g to %g)", key, d, lo, hi);
-    *out = d;
-    return 0;
+    return cs_config_get_number(v, key, "advisor", lo, hi, out, err);
 }
 
 static int get_long(json_t *v, const char *key, double lo, double hi, long *out, struct cs_err *err)
@@ -156,7 +112,7 @@ static int parse_all(json_t *v, const char *cfgdir, struct cs_advisor_conf *c, s
     int rc;
     if (!json_is_object(v))
         return cs_err_set(err, CS_ECONFIG, "advisor: expected an object");
-    if ((rc = check_keys(v, err)) || (rc = get_str(v, "backend", &c->backend, err)) ||
+    if ((rc = cs_config_check_keys(v, "advisor", KEYS, err)) || (rc = get_str(v, "backend", &c->backend, err)) ||
         (rc = get_str(v, "model", &c->model, err)) || (rc = get_str(v, "base_url", &c->base_url, err)) ||
         (rc = get_str(v, "api_key_env", &c->api_key_env, err)) ||
         (rc = get_str(v, "prompt_file", &c->prompt_file, err)) || (rc = get_str(v, "dialect", &c->dialect, err)) ||

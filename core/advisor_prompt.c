@@ -20,6 +20,7 @@
 
 #include "advisor_impl.h"
 #include "err.h"
+#include "source_impl.h"
 #include "metrics.h"
 
 #ifndef CS_DATA_INSTALL_DIR
@@ -161,9 +162,10 @@ const char *adv_dialect_guess(const char *odbc)
 {
     if (odbc == NULL)
         return "sqlite";
-    if (strcasestr(odbc, "snowflake") != NULL)
+    /* The Driver= value only: a path such as Database=/x/postgres_export.db says nothing. */
+    if (cs_conn_driver_has(odbc, "snowflake"))
         return "snowflake";
-    if (strcasestr(odbc, "postgres") != NULL || strcasestr(odbc, "psql") != NULL)
+    if (cs_conn_driver_has(odbc, "postgres") || cs_conn_driver_has(odbc, "psql"))
         return "postgresql";
     return "sqlite";
 }

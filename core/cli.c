@@ -213,13 +213,7 @@ static int load_setup(const struct cli_opts *o, struct cs_config **cfg, struct c
     int rc = cs_config_load(o->config, cfg, err);
     if (rc != 0)
         return rc;
-    const char *env = getenv("CREDITSENSE_PLUGIN_DIR");
-    if ((*cfg)->plugin_dir != NULL)
-        snprintf(dir, sizeof(dir), "%s", (*cfg)->plugin_dir);
-    else if (env != NULL && env[0] != '\0')
-        snprintf(dir, sizeof(dir), "%s", env);
-    else
-        cs_plugin_default_dir(dir, sizeof(dir));
+    cs_plugin_dir((*cfg)->plugin_dir, dir, sizeof(dir));
     return cs_registry_load(reg, dir, err);
 }
 

@@ -76,7 +76,17 @@ size_t cs_config_edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-static int check_keys(json_t *obj, const char *path, const char *const *allowed, struct cs_err *err)
+/* The allowed key a misspelt one probably meant: within two edits, or one it begins ("timeout"). */
+static const char *near_key(const char *key, const char *const *allowed)
+{
+    size_t len = strlen(key);
+    for (const char *const *k = allowed; *k != NULL; k++)
+        if (cs_config_edit_distance(key, *k) <= 2 || (len >= 3 && strncasecmp(*k, key, len) == 0))
+            return *k;
+    return NULL;
+}
+
+int cs_config_check_keys(json_t *obj, const char *path, const char *const *allowed, struct cs_err *err)
 {
     const char *key;
     json_t *v;
@@ -86,10 +96,7 @@ static int check_keys(json_t *obj, const char *path, const char *const *allowed,
             ;
         if (*k != NULL)
             continue;
-        const char *hint = NULL;
-        for (k = allowed; *k != NULL; k++)
-            if (cs_config_edit_distance(key, *k) <= 2)
-                hint = *k;
+        const char *hint = near_key(key, allowed);
         if (hint != NULL)
             return cs_err_set(err, CS_ECONFIG, "%s: unknown key \"%s\" (did you mean \"%s\"?)", path, key, hint);
         return cs_err_set(err, CS_ECONFIG, "%s: unknown key \"%s\"", path, key);
@@ -189,7 +196,7 @@ static int parse_source(struct cs_config *cfg, json_t *src, struct cs_err *err)
     int rc;
     if (src == NULL)
         return cs_err_set(err, CS_ECONFIG, "source: missing (add \"source\": {\"odbc\": \"<connection string>\"})");
-    if ((rc = want_object(src, "source", err)) || (rc = check_keys(src, "source", SOURCE_KEYS, err)))
+    if ((rc = want_object(src, "source", err)) || (rc = cs_config_check_keys(src, "source", SOURCE_KEYS, err)))
         return rc;
     json_t *odbc = json_object_get(src, "odbc");
     if (!json_is_string(odbc) || json_string_length(odbc) == 0)
@@ -213,7 +220,7 @@ static int parse_profile(struct cs_config *cfg, json_t *p, struct cs_err *err)
     int rc;
     if (p == NULL)
         return 0;
-    if ((rc = want_object(p, "profile", err)) || (rc = check_keys(p, "profile", PROFILE_KEYS, err)))
+    if ((rc = want_object(p, "profile", err)) || (rc = cs_config_check_keys(p, "profile", PROFILE_KEYS, err)))
         return rc;
     double age = DEFAULT_PROFILE_AGE_S;
     char *raw = NULL;
@@ -236,7 +243,7 @@ static int parse_store(struct cs_config *cfg, json_t *st, struct cs_err *err)
     if (st == NULL)
         return 0;
     cfg->store_configured = 1;
-    if ((rc = want_object(st, "store", err)) || (rc = check_keys(st, "store", STORE_KEYS, err)) ||
+    if ((rc = want_object(st, "store", err)) || (rc = cs_config_check_keys(st, "store", STORE_KEYS, err)) ||
         (rc = get_bool(st, "enabled", "store", &cfg->store_enabled, NULL, err)) ||
         (rc = get_string(st, "schema", "store", &cfg->store_schema, err)) ||
         (rc = get_string(st, "odbc", "store", &raw, err)))
@@ -270,7 +277,7 @@ static int parse_outlier(struct cs_colconf *cc, json_t *v, const char *path, str
         return cs_err_set(err, CS_ECONFIG, "%s.outlier: expected false or {\"method\": ..., \"threshold\": ...}", path);
     char p2[512];
     snprintf(p2, sizeof(p2), "%s.outlier", path);
-    if ((rc = check_keys(v, p2, OUTLIER_KEYS, err)))
+    if ((rc = cs_config_check_keys(v, p2, OUTLIER_KEYS, err)))
         return rc;
     const char *m = json_string_value(json_object_get(v, "method"));
     if (json_object_get(v, "method") == NULL)
@@ -333,7 +340,7 @@ static int parse_column(struct cs_colconf *cc, const char *name, json_t *col, co
     char path[512];
     int rc;
     snprintf(path, sizeof(path), "%s.columns.%s", tpath, name);
-    if ((rc = want_object(col, path, err)) || (rc = check_keys(col, path, COLUMN_KEYS, err)))
+    if ((rc = want_object(col, path, err)) || (rc = cs_config_check_keys(col, path, COLUMN_KEYS, err)))
         return rc;
     if ((cc->pattern = strdup(name)) == NULL)
         return cs_err_set(err, CS_ENOMEM, "out of memory");
@@ -394,7 +401,7 @@ static int parse_table(struct cs_tableconf *t, const char *name, json_t *tj, str
     char path[320];
     int rc;
     snprintf(path, sizeof(path), "tables.%s", name);
-    if ((rc = want_object(tj, path, err)) || (rc = check_keys(tj, path, TABLE_KEYS, err)))
+    if ((rc = want_object(tj, path, err)) || (rc = cs_config_check_keys(tj, path, TABLE_KEYS, err)))
         return rc;
     if ((t->name = strdup(name)) == NULL)
         return cs_err_set(err, CS_ENOMEM, "out of memory");
@@ -490,7 +497,7 @@ int cs_config_parse(const char *text, size_t len, const char *path, struct cs_co
         goto fail;
     }
     hash_text(text, len, cfg->hash);
-    if ((rc = want_object(root, "config", err)) || (rc = check_keys(root, "config", ROOT_KEYS, err)) ||
+    if ((rc = want_object(root, "config", err)) || (rc = cs_config_check_keys(root, "config", ROOT_KEYS, err)) ||
         (rc = parse_source(cfg, json_object_get(root, "source"), err)) ||
         (rc = get_string(root, "plugin_dir", "config", &cfg->plugin_dir, err)) ||
         (rc = parse_rules_dir(cfg, root, err)) ||

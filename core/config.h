@@ -128,6 +128,13 @@ void cs_config_redact(const char *conn, char *buf, size_t size);
 int cs_config_get_number(json_t *obj, const char *key, const char *path, double lo, double hi, double *out,
                          struct cs_err *err);
 
+/**
+ * For modules that parse their own config section: CS_ECONFIG naming path and
+ * the first key of obj that is not in allowed (NULL-terminated), with a
+ * "did you mean" hint when one is close.
+ */
+int cs_config_check_keys(json_t *obj, const char *path, const char *const *allowed, struct cs_err *err);
+
 /** Case-insensitive edit distance (SIZE_MAX past 64 characters), for "did you mean" hints. */
 size_t cs_config_edit_distance(const char *a, const char *b);
 

@@ -13,25 +13,15 @@
 #include <string.h>
 #include <strings.h>
 
-/* Case-insensitive strstr: DBMS names come as "SQLite", "PostgreSQL", "Snowflake". */
-static int contains_ci(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
 enum cs_dialect cs_dialect_from_dbms(const char *dbms_name)
 {
     if (dbms_name == NULL)
         return CS_DIALECT_GENERIC;
-    if (contains_ci(dbms_name, "sqlite"))
+    if (strcasestr(dbms_name, "sqlite") != NULL)
         return CS_DIALECT_SQLITE;
-    if (contains_ci(dbms_name, "postgres"))
+    if (strcasestr(dbms_name, "postgres") != NULL)
         return CS_DIALECT_POSTGRES;
-    if (contains_ci(dbms_name, "snowflake"))
+    if (strcasestr(dbms_name, "snowflake") != NULL)
         return CS_DIALECT_SNOWFLAKE;
     return CS_DIALECT_GENERIC;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "stats.h"
 
 struct colacc {
     const struct cs_column_info *info;
@@ -77,14 +78,6 @@ static int push8(struct colacc *c, const void *v)
     return 0;
 }
 
-static int is_sentinel(const struct cs_column_policy *p, double v)
-{
-    for (size_t i = 0; p != NULL && i < p->n_sentinels; i++)
-        if (p->sentinels[i] == v)
-            return 1;
-    return 0;
-}
-
 static int is_text_sentinel(const struct cs_column_policy *p, const char *s, size_t len)
 {
     for (size_t i = 0; p != NULL && i < p->n_text_sentinels; i++)
@@ -133,14 +126,14 @@ static int add_cell(struct colacc *c, const struct cs_column *col, size_t row)
     switch (col->type) {
     case CS_TYPE_DOUBLE: {
         double v = col->f64[row];
-        if (!isfinite(v) || is_sentinel(p, v))
+        if (!cs_stats_usable(v, p))
             return 1;
         add_number(c, v);
         return push8(c, &v);
     }
     case CS_TYPE_INT64: {
         int64_t v = col->i64[row];
-        if (is_sentinel(p, (double)v))
+        if (!cs_stats_usable((double)v, p))
             return 1;
         add_number(c, (double)v);
         return push8(c, &v);

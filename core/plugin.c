@@ -199,3 +199,14 @@ void cs_registry_free(struct cs_registry *reg)
     free(reg->dir);
     free(reg);
 }
+
+void cs_plugin_dir(const char *configured, char *buf, size_t size)
+{
+    const char *env = getenv("CREDITSENSE_PLUGIN_DIR");
+    if (configured != NULL)
+        snprintf(buf, size, "%s", configured);
+    else if (env != NULL && env[0] != '\0')
+        snprintf(buf, size, "%s", env);
+    else
+        cs_plugin_default_dir(buf, size);
+}

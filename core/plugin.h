@@ -45,4 +45,8 @@ void cs_registry_free(struct cs_registry *reg);
 /** The default plugin directory: <dir of the executable>/plugins when it exists, else the install dir. */
 void cs_plugin_default_dir(char *buf, size_t size);
 
+/** The plugin directory in force: configured (config plugin_dir, may be NULL), else
+ *  $CREDITSENSE_PLUGIN_DIR, else cs_plugin_default_dir. */
+void cs_plugin_dir(const char *configured, char *buf, size_t size);
+
 #endif

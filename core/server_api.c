@@ -324,14 +324,30 @@ static void h_healthz(struct cs_srv_req *r)
     cs_http_send(r->req, 200, "application/json", body, sizeof(body) - 1);
 }
 
+/* What /readyz and the creditsense_ready gauge both report. */
+static int db_up(const struct cs_server *srv)
+{
+    return atomic_load(&srv->engines_up) > 0 && atomic_load(&srv->db_ok) == 1;
+}
+
+static int rules_ok(const struct cs_srv_gen *g)
+{
+    return !(g->rules_required && g->rules_dir_missing);
+}
+
+static int is_ready(const struct cs_server *srv)
+{
+    return db_up(srv) && srv->gen->reg->nchecks > 0 && rules_ok(srv->gen) && !srv->draining;
+}
+
 static void h_readyz(struct cs_srv_req *r)
 {
     struct cs_server *srv = r->srv;
     const struct cs_srv_gen *g = srv->gen;
     const struct cs_registry *reg = g->reg;
-    int engines = atomic_load(&srv->engines_up), db = engines > 0 && atomic_load(&srv->db_ok) == 1;
-    int plugins = reg->nchecks > 0, rules = !(g->rules_required && g->rules_dir_missing);
-    int ready = db && plugins && rules && !srv->draining;
+    int engines = atomic_load(&srv->engines_up), db = db_up(srv);
+    int plugins = reg->nchecks > 0, rules = rules_ok(g);
+    int ready = is_ready(srv);
     json_t *dbj = json_pack("{s:b, s:i, s:i}", "ok", db, "threads_connected", engines, "threads",
                             (int)(srv->workers.nworkers + srv->scanners.nworkers));
     if (!db) {
@@ -423,9 +439,7 @@ static void h_metrics(struct cs_srv_req *r)
     pool_gauges(&b, srv);
     gauge(&b, "creditsense_scans_active", "Background scans queued or running.",
           (double)cs_srv_scans_active(srv->scans));
-    gauge(&b, "creditsense_ready", "1 when /readyz answers 200.",
-          atomic_load(&srv->engines_up) > 0 && atomic_load(&srv->db_ok) == 1 && srv->gen->reg->nchecks > 0 &&
-              !srv->draining);
+    gauge(&b, "creditsense_ready", "1 when /readyz answers 200.", is_ready(srv));
     gauge(&b, "creditsense_config_generation", "Config loads so far (1 + successful reloads).",
           (double)srv->gen->id);
     gauge(&b, "creditsense_rules_loaded", "Lua rules loaded with the current config.", (double)srv->gen->rules_loaded);

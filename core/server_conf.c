@@ -28,38 +28,6 @@ static const char *const SERVER_KEYS[] = {"listen",     "threads",          "max
                                           "max_queue",  "access_log",       NULL};
 static const char *const RATE_KEYS[] = {"requests_per_s", "burst", NULL};
 
-/* Keys one edit or transposition apart count as a likely typo. */
-static int near_miss(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), i = 0;
-    if (la > lb + 2 || lb > la + 2)
-        return 0;
-    while (i < la && i < lb && a[i] == b[i])
-        i++;
-    size_t ja = la, jb = lb;
-    while (ja > i && jb > i && a[ja - 1] == b[jb - 1])
-        ja--, jb--;
-    return ja - i <= 2 && jb - i <= 2;
-}
-
-static int check_keys(json_t *obj, const char *path, const char *const *allowed, struct cs_err *err)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        const char *const *k;
-        for (k = allowed; *k != NULL && strcmp(*k, key) != 0; k++)
-            ;
-        if (*k != NULL)
-            continue;
-        for (k = allowed; *k != NULL; k++)
-            if (near_miss(key, *k))
-                return cs_err_set(err, CS_ECONFIG, "%s: unknown key \"%s\" (did you mean \"%s\"?)", path, key, *k);
-        return cs_err_set(err, CS_ECONFIG, "%s: unknown key \"%s\"", path, key);
-    }
-    return 0;
-}
-
 static int get_int(json_t *obj, const char *key, const char *path, long long lo, long long hi, long long *out,
                    struct cs_err *err)
 {
@@ -127,7 +95,7 @@ static int parse_rate(struct cs_server_conf *sc, json_t *obj, struct cs_err *err
         return 0;
     if (!json_is_object(v))
         return cs_err_set(err, CS_ECONFIG, "server.rate_limit: expected {\"requests_per_s\": N, \"burst\": N}");
-    if ((rc = check_keys(v, "server.rate_limit", RATE_KEYS, err)) ||
+    if ((rc = cs_config_check_keys(v, "server.rate_limit", RATE_KEYS, err)) ||
         (rc = cs_config_get_number(v, "requests_per_s", "server.rate_limit", 0.001, 1e9, &sc->rate_per_s, err)))
         return rc;
     if (sc->rate_per_s == 0)
@@ -166,7 +134,7 @@ int cs_server_conf_parse(struct cs_server_conf **out, json_t *obj, const char *c
         rc = cs_err_set(err, CS_ECONFIG, "server: expected an object");
     json_t *al = obj ? json_object_get(obj, "access_log") : NULL;
     if (rc == 0 && obj != NULL) {
-        (void)((rc = check_keys(obj, "server", SERVER_KEYS, err)) || (rc = parse_listen(sc, obj, err)) ||
+        (void)((rc = cs_config_check_keys(obj, "server", SERVER_KEYS, err)) || (rc = parse_listen(sc, obj, err)) ||
                (rc = get_int(obj, "threads", "server", 1, 256, &threads, err)) ||
                (rc = get_int(obj, "max_body_bytes", "server", 64, 1LL << 30, &body, err)) ||
                (rc = get_int(obj, "drain_timeout_ms", "server", 0, 3600000, &drain, err)) ||

@@ -105,17 +105,6 @@ static json_t *make_view(const struct cs_srv_gen *g)
     return root;
 }
 
-static void plugin_dir(const struct cs_config *cfg, char *dir, size_t size)
-{
-    const char *env = getenv("CREDITSENSE_PLUGIN_DIR");
-    if (cfg->plugin_dir != NULL)
-        snprintf(dir, size, "%s", cfg->plugin_dir);
-    else if (env != NULL && env[0] != '\0')
-        snprintf(dir, size, "%s", env);
-    else
-        cs_plugin_default_dir(dir, size);
-}
-
 /* The rules catalogue, read now so that problems are logged at (re)load time. */
 static int load_rules(struct cs_srv_gen *g, struct cs_err *err)
 {
@@ -155,7 +144,7 @@ int cs_srv_gen_load(const char *path, uint64_t id, struct cs_srv_gen **out, stru
     g->id = id;
     char plugins[PATH_MAX];
     if ((rc = cs_config_load(path, &g->cfg, err)) == 0) {
-        plugin_dir(g->cfg, plugins, sizeof(plugins));
+        cs_plugin_dir(g->cfg->plugin_dir, plugins, sizeof(plugins));
         if ((rc = cs_registry_load(&g->reg, plugins, err)) == 0 &&
             (rc = cs_server_conf_token(g->cfg->server, &g->token, err)) == 0 && (rc = load_rules(g, err)) == 0) {
             g->token_len = g->token ? strlen(g->token) : 0;

@@ -323,7 +323,7 @@ static int run_report(struct cs_store *st, const char *run_id, json_t **out, str
 static int latest_run(struct cs_store *st, const char *customer, char *run_id, size_t size, struct cs_err *err)
 {
     json_t *runs = NULL;
-    struct cs_history_query q = {.customer = customer, .limit = 1};
+    struct cs_history_query q = {.customer = customer, .limit = 1, .runs_only = 1};
     int rc = cs_store_history(st, &q, &runs, err);
     const char *id = rc == 0 ? json_string_value(json_object_get(json_array_get(runs, 0), "run_id")) : NULL;
     if (rc == 0 && id == NULL)
@@ -337,15 +337,14 @@ static int latest_run(struct cs_store *st, const char *customer, char *run_id, s
 static int list_runs(struct store_job *sj, struct cs_store *st, json_t **out, struct cs_err *err)
 {
     json_t *runs = NULL;
-    struct cs_history_query q = {.table = sj->table, .customer = sj->customer, .limit = sj->offset + sj->limit};
+    struct cs_history_query q = {.table = sj->table, .customer = sj->customer, .limit = sj->offset + sj->limit,
+                                 .runs_only = 1}; /* GET /api/v1/runs/{run} has the anomalies */
     int rc = cs_store_history(st, &q, &runs, err);
     if (rc != 0)
         return rc;
     json_t *page = json_array();
     for (size_t i = sj->offset; page != NULL && i < json_array_size(runs); i++) {
-        json_t *r = json_array_get(runs, i);
-        json_object_del(r, "anomalies"); /* GET /api/v1/runs/{run} has them */
-        json_array_append(page, r);
+        json_array_append(page, json_array_get(runs, i));
     }
     json_decref(runs);
     *out = json_pack("{s:o, s:I, s:I}", "runs", page, "limit", (json_int_t)sj->limit, "offset",

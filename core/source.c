@@ -133,19 +133,10 @@ int cs_conn_get(const char *conn, const char *key, char *buf, size_t size)
     return 0;
 }
 
-static int contains_ci(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
 int cs_conn_driver_has(const char *conn, const char *needle)
 {
     char drv[512];
-    return cs_conn_get(conn, "driver", drv, sizeof(drv)) == 1 && contains_ci(drv, needle);
+    return cs_conn_get(conn, "driver", drv, sizeof(drv)) == 1 && strcasestr(drv, needle) != NULL;
 }
 
 void cs_conn_redact(const char *conn, char *buf, size_t size)
@@ -219,14 +210,14 @@ int cs_type_from_decl(const char *decl)
     /* SQLite's affinity rules (datatype3.html 3.1), in their order. */
     if (decl == NULL || *decl == '\0')
         return CS_TYPE_TEXT;
-    if (contains_ci(decl, "int"))
+    if (strcasestr(decl, "int") != NULL)
         return CS_TYPE_INT64;
-    if (contains_ci(decl, "char") || contains_ci(decl, "clob") || contains_ci(decl, "text") ||
-        contains_ci(decl, "blob"))
+    if (strcasestr(decl, "char") != NULL || strcasestr(decl, "clob") != NULL || strcasestr(decl, "text") != NULL ||
+        strcasestr(decl, "blob") != NULL)
         return CS_TYPE_TEXT;
-    if (contains_ci(decl, "real") || contains_ci(decl, "floa") || contains_ci(decl, "doub"))
+    if (strcasestr(decl, "real") != NULL || strcasestr(decl, "floa") != NULL || strcasestr(decl, "doub") != NULL)
         return CS_TYPE_DOUBLE;
-    if (contains_ci(decl, "numeric") || contains_ci(decl, "decimal"))
+    if (strcasestr(decl, "numeric") != NULL || strcasestr(decl, "decimal") != NULL)
         return CS_TYPE_DOUBLE;
     return CS_TYPE_TEXT; /* DATE, BOOLEAN, ...: read as text, checks treat them as strings */
 }

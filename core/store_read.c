@@ -342,7 +342,7 @@ static json_t *anomaly_object(SQLHSTMT h, int *rc)
     return o;
 }
 
-/* Attach each run's anomalies (one prepared statement executed per run). */
+/* Attach each run's anomalies (one query per run). */
 static int attach_anomalies(struct cs_store *st, json_t *runs, struct cs_err *err)
 {
     size_t i;
@@ -380,7 +380,7 @@ int cs_store_history(struct cs_store *st, const struct cs_history_query *q, json
     if (runs == NULL)
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     int rc = query_runs(st, q, runs, err);
-    if (rc == 0)
+    if (rc == 0 && !q->runs_only)
         rc = attach_anomalies(st, runs, err);
     if (rc != 0) {
         json_decref(runs);

@@ -11,12 +11,21 @@
 
 static int tap_n, tap_failed;
 
+/* A description is one TAP line: driver messages may carry newlines and tabs. */
+static inline void tap_one_line(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\n' || *s == '\r' || *s == '\t')
+            *s = ' ';
+}
+
 #define ok(cond, ...)                                                                                                 \
     do {                                                                                                              \
         int tap_c_ = (cond) ? 1 : 0;                                                                                  \
-        printf("%sok %d - ", tap_c_ ? "" : "not ", ++tap_n);                                                          \
-        printf(__VA_ARGS__);                                                                                          \
-        printf("\n");                                                                                                 \
+        char tap_d_[2048];                                                                                            \
+        snprintf(tap_d_, sizeof(tap_d_), __VA_ARGS__);                                                                \
+        tap_one_line(tap_d_);                                                                                         \
+        printf("%sok %d - %s\n", tap_c_ ? "" : "not ", ++tap_n, tap_d_);                                              \
         if (!tap_c_) {                                                                                                \
             tap_failed++;                                                                                             \
             printf("#   at %s:%d\n", __FILE__, __LINE__);                                                             \

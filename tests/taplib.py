@@ -19,6 +19,7 @@ class Tap:
 
     def ok(self, cond, what, detail=None):
         self.n += 1
+        what = " ".join(str(what).split())  # one TAP line, whatever the message holds
         print(("ok" if cond else "not ok") + " %d - %s" % (self.n, what))
         if not cond:
             self.failed += 1
