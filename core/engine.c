@@ -417,6 +417,7 @@ static int tpass_open(struct tpass *tp, struct cs_engine *eng, struct cs_run *ru
 
 static void tpass_close(struct tpass *tp)
 {
+    cs_rules_pass_free(tp->rules); /* begun by tpass_pushdown for a table it left to streaming */
     cs_metrics_acc_free(tp->macc);
     keystore_free(&tp->keys);
     cs_schema_free(&tp->schema);
@@ -523,7 +524,8 @@ static int tpass_run(struct tpass *tp, const struct cs_select *sel, const struct
         total = 0;
     if ((rc = init_states(tp, total, &hs, err)))
         return rc;
-    rules_begin(tp);
+    if (tp->rules == NULL) /* tpass_pushdown may have begun it already: rule set-up runs once */
+        rules_begin(tp);
     size_t n = tp->eng->reg->nchecks;
     if ((rc = feed_batches(tp, hs, sel, o, total, rows, err)) == 0)
         rc = finish_states(hs, n, err);
@@ -543,11 +545,8 @@ static int tpass_pushdown(struct tpass *tp, int mode, int *pushed, struct cs_err
 {
     uint64_t rows = 0;
     *pushed = 0;
-    rules_begin(tp);
-    int has_rules = tp->rules != NULL;
-    cs_rules_pass_free(tp->rules);
-    tp->rules = NULL;
-    if (has_rules) {
+    rules_begin(tp); /* kept for tpass_run when the table is streamed */
+    if (tp->rules != NULL) {
         cs_log(mode == CS_SCAN_PUSHDOWN ? CS_LOG_WARNING : CS_LOG_INFO, "pushdown",
                "table %s: Lua rules read its rows, so the table is streamed", tp->schema.table);
         return 0;
