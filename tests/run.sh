@@ -3,13 +3,16 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer, and run every test.
 # A throwaway PostgreSQL cluster is started for the PostgreSQL tests and
 # stopped on exit.  The last line is "N passed, N failed".
+#
+# For a subset while developing: CS_TEST_BUILD=/tmp/build-x bash tests/run.sh server store
+# (the build directory, default build-test, and meson test names; CS_SKIP_DEPS=1 skips apt).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-deploy/install-deps.sh --test || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+[ "${CS_SKIP_DEPS:-0}" = 1 ] || deploy/install-deps.sh --test || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
 
-build=build-test
+build=${CS_TEST_BUILD:-build-test}
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null ||
         { echo "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -47,5 +50,5 @@ else
 fi
 export CS_TEST_WORK=$work
 
-meson test -C "$build" --print-errorlogs --no-rebuild --num-processes 2 -t 3
+meson test -C "$build" --print-errorlogs --no-rebuild --num-processes 2 -t 3 "$@"
 /usr/bin/python3 tests/summary.py "$build/meson-logs/testlog.json"
