@@ -260,26 +260,6 @@ static void parse_error(json_t *root, long http, struct cs_advisor_response *res
         ah_reason(resp, "HTTP %ld (no error details)", http);
 }
 
-static int handle(struct ah_backend *g, const struct ah_result *res, struct cs_advisor_response *resp)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(res->body, res->body_len, 0, &jerr);
-    int rc = 0;
-    resp->http_status = (int)res->http_status;
-    if (res->retry_after_s >= 0)
-        resp->retry_after_s = res->retry_after_s;
-    if (res->http_status != 200) {
-        parse_error(root, res->http_status, resp);
-    } else if (root == NULL) {
-        resp->status = CS_ADVISOR_FAILED;
-        ah_reason(resp, "HTTP 200 with a body that is not JSON (line %d: %s)", jerr.line, jerr.text);
-    } else {
-        rc = parse_success(g, root, resp);
-    }
-    json_decref(root);
-    return rc;
-}
-
 static int g_call(void *state, const struct cs_advisor_request *req, struct cs_advisor_response *resp)
 {
     struct ah_backend *g = state;
@@ -296,13 +276,9 @@ static int g_call(void *state, const struct cs_advisor_request *req, struct cs_a
     char *body = request_body(req);
     if (body == NULL)
         return -1;
-    struct ah_result res;
-    int rc = ah_post(g->api, g->hctx, url, headers, body, req->timeout_ms, &res, resp);
+    static const struct ah_parser parser = {parse_success, parse_error};
+    int rc = ah_exchange(g, &parser, url, headers, body, req->timeout_ms, resp);
     explicit_bzero(keyh, sizeof(keyh)); /* the key does not outlive the call on our stack */
     free(body);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    rc = handle(g, &res, resp);
-    free(res.body);
     return rc;
 }

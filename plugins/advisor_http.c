@@ -221,6 +221,31 @@ int ah_post(const struct cs_advisor_host *api, void *hctx, const char *url, cons
     return rc;
 }
 
+int ah_exchange(struct ah_backend *b, const struct ah_parser *p, const char *url, const char *const *headers,
+                const char *body, long timeout_ms, struct cs_advisor_response *resp)
+{
+    struct ah_result res;
+    int rc = ah_post(b->api, b->hctx, url, headers, body, timeout_ms, &res, resp);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    json_error_t jerr;
+    json_t *root = json_loadb(res.body, res.body_len, 0, &jerr);
+    resp->http_status = (int)res.http_status;
+    if (res.retry_after_s >= 0)
+        resp->retry_after_s = res.retry_after_s;
+    if (res.http_status != 200) {
+        p->fail(root, res.http_status, resp);
+    } else if (root == NULL) {
+        resp->status = CS_ADVISOR_FAILED;
+        ah_reason(resp, "HTTP 200 with a body that is not JSON (line %d: %s)", jerr.line, jerr.text);
+    } else {
+        rc = p->ok(b, root, resp);
+    }
+    json_decref(root);
+    free(res.body);
+    return rc;
+}
+
 int ah_backend_init(const char *name, const struct cs_advisor_host *api, void *hctx, void **state,
                     struct cs_advisor_err *err)
 {

@@ -56,6 +56,23 @@ struct ah_result {
 int ah_post(const struct cs_advisor_host *api, void *hctx, const char *url, const char *const *headers,
             const char *body, long timeout_ms, struct ah_result *res, struct cs_advisor_response *resp);
 
+/** How a backend reads an answer: ok gets a 200 JSON body, fail any other status
+ *  (root may be NULL when that body is not JSON).  Both fill resp; ok returns <0
+ *  only when out of memory. */
+struct ah_parser {
+    int (*ok)(struct ah_backend *b, json_t *root, struct cs_advisor_response *resp);
+    void (*fail)(json_t *root, long http_status, struct cs_advisor_response *resp);
+};
+
+/**
+ * One call: ah_post, then the answer parsed by p into resp (a 200 that is not
+ * JSON is a failure; a Retry-After header is kept unless fail sets a delay of
+ * its own).  Returns 0 when resp says how the call went, -1 when out of
+ * memory.  body stays the caller's.
+ */
+int ah_exchange(struct ah_backend *b, const struct ah_parser *p, const char *url, const char *const *headers,
+                const char *body, long timeout_ms, struct cs_advisor_response *resp);
+
 /** Status for an HTTP error code: RETRYABLE for 408, 429, 500, 502, 503, 504; FAILED otherwise. */
 int ah_classify(long http_status);
 
