@@ -24,7 +24,7 @@ static struct {
     unsigned folded;
 } g_log = {PTHREAD_MUTEX_INITIALIZER, CS_LOG_WARNING, "", 0, 0};
 
-static const char *level_name(int level)
+const char *cs_log_level_name(int level)
 {
     switch (level) {
     case CS_LOG_ERROR: return "error";
@@ -71,7 +71,7 @@ void cs_logv(int level, const char *component, const char *fmt, va_list ap)
         return;
     }
     json_t *o = json_pack("{s:f, s:s, s:s, s:s}", "ts", (double)ts.tv_sec + ts.tv_nsec / 1e9, "level",
-                          level_name(level), "component", component ? component : "core", "msg", msg);
+                          cs_log_level_name(level), "component", component ? component : "core", "msg", msg);
     if (g_log.folded > 0) {
         json_object_set_new(o, "repeats_folded", json_integer(g_log.folded));
         g_log.folded = 0;

@@ -15,6 +15,8 @@
 
 /** Set the most verbose level that is written (default CS_LOG_WARNING). */
 void cs_log_set_level(int level);
+/** "error", "warning", "info" or "debug" (static strings). */
+const char *cs_log_level_name(int level);
 
 /** Write one log line: {"ts":..,"level":..,"component":..,"msg":..}. */
 void cs_log(int level, const char *component, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

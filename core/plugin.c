@@ -20,22 +20,26 @@
 #define CS_PLUGIN_INSTALL_DIR "/usr/local/lib/creditsense/plugins"
 #endif
 
-void cs_plugin_default_dir(char *buf, size_t size)
+int cs_plugin_exe_subdir(const char *rel, char *buf, size_t size)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            struct stat st;
-            snprintf(buf, size, "%s/plugins", exe);
-            if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
-                return;
-        }
-    }
-    snprintf(buf, size, "%s", CS_PLUGIN_INSTALL_DIR);
+    if (n <= 0)
+        return 0;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return 0;
+    *slash = '\0';
+    struct stat st;
+    snprintf(buf, size, "%s/%s", exe, rel);
+    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void cs_plugin_default_dir(char *buf, size_t size)
+{
+    if (!cs_plugin_exe_subdir("plugins", buf, size))
+        snprintf(buf, size, "%s", CS_PLUGIN_INSTALL_DIR);
 }
 
 static int record_error(struct cs_registry *reg, const char *path, const char *msg)

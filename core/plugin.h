@@ -44,6 +44,9 @@ void cs_registry_free(struct cs_registry *reg);
 
 /** The default plugin directory: <dir of the executable>/plugins when it exists, else the install dir. */
 void cs_plugin_default_dir(char *buf, size_t size);
+/** Is <directory of the running executable>/rel a directory?  1 with its path in buf, else 0
+ *  (a build tree finds its plugins and web/ this way, without installing). */
+int cs_plugin_exe_subdir(const char *rel, char *buf, size_t size);
 
 /** The plugin directory in force: configured (config plugin_dir, may be NULL), else
  *  $CREDITSENSE_PLUGIN_DIR, else cs_plugin_default_dir. */

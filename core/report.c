@@ -3,17 +3,21 @@
 */
 #include "report.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void iso_time(double t, char *buf, size_t size)
+void cs_report_iso_time(double t, char *buf, size_t size)
 {
-    time_t s = (time_t)t;
+    /* Whole milliseconds, rounded: a time read back from the store (kept to the millisecond, see
+     * st_ts_from) prints the same as when it was written, whatever the double's last bits. */
+    long long ms = llround(t * 1000.0);
+    time_t s = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
     snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)s) * 1000));
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 json_t *cs_report_finding_json(const struct cs_finding *f)
@@ -85,8 +89,8 @@ static json_t *scope_json(const struct cs_run *run, json_t *o)
 json_t *cs_report_json(const struct cs_run *run)
 {
     char started[40], finished[40];
-    iso_time(run->started, started, sizeof(started));
-    iso_time(run->finished, finished, sizeof(finished));
+    cs_report_iso_time(run->started, started, sizeof(started));
+    cs_report_iso_time(run->finished, finished, sizeof(finished));
     const struct cs_finding **v = sorted_findings(run);
     json_t *tables = json_object(), *findings = json_array();
     json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:s}", "run_id", run->run_id, "rows_scanned",

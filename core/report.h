@@ -28,6 +28,9 @@ json_t *cs_report_finding_json(const struct cs_finding *f);
 void cs_report_text(FILE *out, const struct cs_run *run, int color);
 
 /** 1234567 -> "1,234,567" in buf (for messages people read). */
+/** t (unix seconds) as "2026-11-25T14:22:44.123Z", rounded to the millisecond; buf >= 25 bytes. */
+void cs_report_iso_time(double t, char *buf, size_t size);
+
 const char *cs_report_thousands(uint64_t v, char *buf, size_t size);
 
 #endif

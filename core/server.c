@@ -49,6 +49,7 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "plugin.h"
 #include "ratelimit.h"
 #include "server_impl.h"
 
@@ -62,16 +63,6 @@ static int g_level = CS_LOG_INFO;
 
 /* ---- logging --------------------------------------------------------------------- */
 
-static const char *level_name(int level)
-{
-    switch (level) {
-    case CS_LOG_ERROR: return "error";
-    case CS_LOG_WARNING: return "warning";
-    case CS_LOG_INFO: return "info";
-    default: return "debug";
-    }
-}
-
 void cs_srv_log(int level, const char *request_id, json_t *fields, const char *fmt, ...)
 {
     if (level > g_level)
@@ -83,10 +74,10 @@ void cs_srv_log(int level, const char *request_id, json_t *fields, const char *f
     va_end(ap);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    json_t *o = json_pack("{s:f, s:s, s:s, s:s?}", "ts", ts.tv_sec + ts.tv_nsec / 1e9, "level", level_name(level),
+    json_t *o = json_pack("{s:f, s:s, s:s, s:s?}", "ts", ts.tv_sec + ts.tv_nsec / 1e9, "level", cs_log_level_name(level),
                           "component", "server", "msg", msg);
     if (o == NULL) /* msg was not UTF-8 (a client's path): keep the line, drop the text */
-        o = json_pack("{s:f, s:s, s:s, s:s}", "ts", ts.tv_sec + ts.tv_nsec / 1e9, "level", level_name(level),
+        o = json_pack("{s:f, s:s, s:s, s:s}", "ts", ts.tv_sec + ts.tv_nsec / 1e9, "level", cs_log_level_name(level),
                       "component", "server", "msg", "(message not UTF-8)");
     if (request_id != NULL)
         json_object_set_new(o, "request_id", json_string(request_id));
@@ -378,18 +369,8 @@ static const char *find_web_dir(const struct cs_server_conf *sc, char *buf, size
     struct stat st;
     if (sc->web_dir != NULL)
         return stat(sc->web_dir, &st) == 0 && S_ISDIR(st.st_mode) ? sc->web_dir : NULL;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            snprintf(buf, size, "%s/../web", exe);
-            if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
-                return buf;
-        }
-    }
+    if (cs_plugin_exe_subdir("../web", buf, size))
+        return buf;
     snprintf(buf, size, "%s/web", CS_DATA_INSTALL_DIR);
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
 }

@@ -69,16 +69,13 @@ static double unix_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* JSON null for a time not reached yet. */
 static json_t *iso_time(double t)
 {
     char buf[40];
     if (t <= 0)
         return json_null();
-    time_t s = (time_t)t;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)s) * 1000));
+    cs_report_iso_time(t, buf, sizeof(buf));
     return json_string(buf);
 }
 

@@ -12,6 +12,7 @@
 */
 #include "store_impl.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,17 @@ static const char *const INDEXES_V1[] = {
     "CREATE INDEX IF NOT EXISTS DQ_ANOMALIES_TABLE_IX ON {P}DQ_ANOMALIES (TABLE_NAME, CHECK_NAME)",
     NULL};
 
+/*
+ * Indexes added after version 1 shipped: created at every open when missing
+ * (IF NOT EXISTS), so a store made by an earlier build gets them without a
+ * new schema version, which would lock that build out of the store.  Best
+ * effort: a store user who may not create indexes still reads and writes.
+ */
+static const char *const INDEXES_ADDED[] = {
+    /* GET /api/v1/anomalies: runs newest first, each joined to its findings by primary key */
+    "CREATE INDEX IF NOT EXISTS DQ_RUNS_STARTED_IX ON {P}DQ_RUNS (STARTED_AT, RUN_ID)",
+    NULL};
+
 /* ---- diagnostics ------------------------------------------------------------ */
 
 /* Lock conflicts and serialization failures: the same transaction may succeed a moment later. */
@@ -164,14 +176,11 @@ int st_sql(const struct cs_store *st, const char *tmpl, char *buf, size_t size)
 
 void st_ts_from(double t, SQL_TIMESTAMP_STRUCT *ts)
 {
-    time_t s = (time_t)t;
+    long long all_ms = llround(t * 1000.0); /* as cs_report_iso_time rounds */
+    time_t s = (time_t)(all_ms / 1000);
+    long ms = (long)(all_ms % 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
-    long ms = (long)((t - (double)s) * 1000.0);
-    if (ms < 0)
-        ms = 0;
-    if (ms > 999)
-        ms = 999;
     ts->year = (SQLSMALLINT)(tm.tm_year + 1900);
     ts->month = (SQLUSMALLINT)(tm.tm_mon + 1);
     ts->day = (SQLUSMALLINT)tm.tm_mday;
@@ -501,12 +510,22 @@ int cs_store_ddl(enum cs_dialect d, const char *schema, char *buf, size_t size, 
             return cs_err_set(err, CS_EINTERNAL, "DDL does not fit");
         o += (size_t)snprintf(buf + o, size - o, "%s;\n", sql);
     }
-    for (const char *const *ix = INDEXES_V1; rc == 0 && *ix != NULL && cs_dialect_has_indexes(d); ix++) {
-        if (st_sql(&st, *ix, sql, sizeof(sql)) != 0 || o + strlen(sql) + 3 > size)
-            return cs_err_set(err, CS_EINTERNAL, "DDL does not fit");
-        o += (size_t)snprintf(buf + o, size - o, "%s;\n", sql);
-    }
+    const char *const *lists[] = {INDEXES_V1, INDEXES_ADDED};
+    for (size_t l = 0; l < 2; l++)
+        for (const char *const *ix = lists[l]; rc == 0 && *ix != NULL && cs_dialect_has_indexes(d); ix++) {
+            if (st_sql(&st, *ix, sql, sizeof(sql)) != 0 || o + strlen(sql) + 3 > size)
+                return cs_err_set(err, CS_EINTERNAL, "DDL does not fit");
+            o += (size_t)snprintf(buf + o, size - o, "%s;\n", sql);
+        }
     return rc;
+}
+
+static void ensure_indexes(struct cs_store *st)
+{
+    struct cs_err err = {0};
+    for (const char *const *ix = INDEXES_ADDED; *ix != NULL && cs_dialect_has_indexes(st->dialect); ix++)
+        if (st_exec(st, *ix, NULL, 0, NULL, &err) != 0)
+            cs_log(CS_LOG_WARNING, "store", "%s (queries still work, only slower)", err.msg);
 }
 
 /* ---- open and close ------------------------------------------------------------------- */
@@ -570,6 +589,7 @@ int cs_store_open(struct cs_store **out, const char *conn, const char *schema, s
         cs_store_close(st);
         return rc;
     }
+    ensure_indexes(st);
     probe_arrays(st);
     *out = st;
     return 0;
