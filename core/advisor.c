@@ -1255,8 +1255,10 @@ json_t *cs_advice_report(const struct cs_advisor *adv, const struct cs_run *run,
     json_t *list = json_array();
     for (size_t i = 0; list != NULL && i < a->n; i++)
         json_array_append_new(list, suggestion_json(run, &a->slots[i].item));
-    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:b}", "backend", adv->backend_name, "model", adv->model, "prompt",
-                             adv->tmpl.version, "dialect", adv->dialect, "offline", offline);
+    /* min_severity: findings below it have no suggestion on purpose (a reader can say so). */
+    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "backend", adv->backend_name, "model", adv->model,
+                             "prompt", adv->tmpl.version, "dialect", adv->dialect, "offline", offline, "min_severity",
+                             cs_severity_name(adv->conf.min_severity));
     if (info != NULL)
         json_object_set_new(info, "note",
                             json_string(offline ? "offline backend: deterministic suggestions built from each "

@@ -20,7 +20,7 @@
 
 static int min_severity(const struct cs_config *cfg)
 {
-    return cfg->advisor != NULL ? cfg->advisor->min_severity : CS_SEV_INFO;
+    return cfg->advisor != NULL ? cfg->advisor->min_severity : CS_SEV_LOW; /* advisor_config.c's default */
 }
 
 /* ---- rows -------------------------------------------------------------------------- */
@@ -80,32 +80,6 @@ int cs_advice_store(struct cs_store *st, const struct cs_advisor *adv, const str
     return rc;
 }
 
-/* Rows (and report entries) saying "pending: <reason>" for every anomaly to be advised. */
-static int write_pending(struct cs_store *st, const struct cs_config *cfg, const struct cs_run *run,
-                         const char *backend, const char *model, const char *reason, struct cs_err *err)
-{
-    struct cs_suggestion *rows = calloc(run->nfindings + 1, sizeof(*rows));
-    char (*sigs)[768] = calloc(run->nfindings + 1, sizeof(*sigs));
-    char *text = reason_json(reason, 0);
-    size_t n = 0;
-    int rc = rows && sigs && text ? 0 : cs_err_set(err, CS_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < run->nfindings; i++) {
-        if (run->findings[i].severity < min_severity(cfg))
-            continue;
-        cs_advisor_signature(&run->findings[i], sigs[n], sizeof(sigs[n]));
-        rows[n] = (struct cs_suggestion){.anomaly_seq = (long)i, .signature = sigs[n], .backend = backend,
-                                         .model = model, .status = "pending", .json = text, .prompt_tokens = -1,
-                                         .completion_tokens = -1, .latency_ms = -1};
-        n++;
-    }
-    if (rc == 0)
-        rc = cs_store_write_suggestions(st, run->run_id, rows, n, err);
-    free(text);
-    free(sigs);
-    free(rows);
-    return rc;
-}
-
 size_t cs_advice_preload(struct cs_advisor *adv, struct cs_store *st)
 {
     struct cs_stored_suggestion *s = NULL;
@@ -138,7 +112,7 @@ static json_t *unavailable(const struct cs_config *cfg, struct cs_store *st, con
 {
     struct cs_err err = {0};
     const char *backend = cfg->advisor && cfg->advisor->backend ? cfg->advisor->backend : "default";
-    int stored = st != NULL && write_pending(st, cfg, run, backend, NULL, why, &err) == 0;
+    int stored = st != NULL && cs_store_write_pending(st, run, min_severity(cfg), backend, NULL, why, &err) == 0;
     if (st != NULL && !stored)
         fprintf(stderr, "creditsense: warning: could not store the pending suggestions: %s\n", err.msg);
     json_t *list = json_array();
@@ -181,8 +155,8 @@ json_t *cs_advise_run(const struct cs_config *cfg, struct cs_store *st, const st
         return unavailable(cfg, st, run, err.msg);
     }
     /* Pending rows first: if this process dies during the calls, `advise --run` finds them. */
-    if (st != NULL && write_pending(st, cfg, run, cs_advisor_backend(adv), cs_advisor_model(adv),
-                                    "advice requested; no answer yet", &err) != 0)
+    if (st != NULL && cs_store_write_pending(st, run, min_severity(cfg), cs_advisor_backend(adv),
+                                             cs_advisor_model(adv), "advice requested; no answer yet", &err) != 0)
         fprintf(stderr, "creditsense: warning: could not store the pending suggestions: %s\n", err.msg);
     cs_advice_preload(adv, st);
     cs_advisor_submit(adv, run, NULL, NULL, NULL, &a, &err);

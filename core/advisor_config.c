@@ -33,7 +33,7 @@ void cs_advisor_conf_defaults(struct cs_advisor_conf *c)
     c->max_output_tokens = 8192;
     c->max_queue = 1000;
     c->temperature = 0.2;
-    c->min_severity = CS_SEV_INFO;
+    c->min_severity = CS_SEV_LOW; /* info findings are expected by the config: nothing to fix */
 }
 
 static int get_str(json_t *v, const char *key, char **out, struct cs_err *err)
@@ -117,7 +117,7 @@ static int parse_all(json_t *v, const char *cfgdir, struct cs_advisor_conf *c, s
         (rc = get_str(v, "api_key_env", &c->api_key_env, err)) ||
         (rc = get_str(v, "prompt_file", &c->prompt_file, err)) || (rc = get_str(v, "dialect", &c->dialect, err)) ||
         (rc = get_long(v, "timeout_ms", 100, 600000, &c->timeout_ms, err)) ||
-        (rc = get_int(v, "max_in_flight", 1, 64, &c->max_in_flight, err)) ||
+        (rc = get_int(v, "max_in_flight", 1, 256, &c->max_in_flight, err)) ||
         (rc = get_int(v, "max_attempts", 1, 10, &c->max_attempts, err)) ||
         (rc = get_long(v, "backoff_ms", 0, 600000, &c->backoff_ms, err)) ||
         (rc = get_long(v, "backoff_max_ms", 0, 3600000, &c->backoff_max_ms, err)) ||

@@ -27,10 +27,15 @@
 #define DEFAULT_PROFILE_AGE_S 86400
 
 static const char *const ROOT_KEYS[] = {"source", "tables", "plugin_dir", "profile", "store", "rules_dir",
-                                        "advisor", "server", NULL};
+                                        "advisor", "server", "scan", NULL};
+static const char *const SCAN_KEYS[] = {"memory_mb", "spill_dir", NULL};
+#define DEFAULT_SCAN_MEMORY_MB 256
 static const char *const STORE_KEYS[] = {"odbc", "schema", "enabled", NULL};
 static const char *const SOURCE_KEYS[] = {"odbc", "native_sqlite", "batch_rows", "pushdown_rows", NULL};
-static const char *const PROFILE_KEYS[] = {"cache_dir", "max_age_s", NULL};
+static const char *const PROFILE_KEYS[] = {"cache_dir", "max_age_s", "mode", NULL};
+/* profile.mode, in the order of enum cs_scan_mode (pushdown.h) */
+static const char *const PROFILE_MODES[] = {"stream", "pushdown", "auto", NULL};
+#define DEFAULT_PROFILE_MODE 2
 static const char *const TABLE_KEYS[] = {"customer_key", "primary_key", "columns", "drift", NULL};
 static const char *const COLUMN_KEYS[] = {"allow_negative", "outlier", "empty_is_missing", "sentinels",
                                           "max_missing", "severity", "sensitive", "drift", NULL};
@@ -231,8 +236,37 @@ static int parse_profile(struct cs_config *cfg, json_t *p, struct cs_err *err)
         return rc;
     }
     free(raw);
+    raw = NULL;
     cfg->profile_max_age_s = (int64_t)age;
+    if ((rc = get_string(p, "mode", "profile", &raw, err)) || raw == NULL)
+        return rc;
+    for (cfg->profile_mode = 0; PROFILE_MODES[cfg->profile_mode] && strcmp(raw, PROFILE_MODES[cfg->profile_mode]);)
+        cfg->profile_mode++;
+    free(raw);
+    if (PROFILE_MODES[cfg->profile_mode] == NULL)
+        return cs_err_set(err, CS_ECONFIG, "profile.mode: expected \"stream\", \"pushdown\" or \"auto\"");
     return 0;
+}
+
+/* "scan": the memory a run's exact statistics may hold before spilling to spill_dir (docs/config.md). */
+static int parse_scan(struct cs_config *cfg, json_t *sc, struct cs_err *err)
+{
+    int rc;
+    char *raw = NULL;
+    if (sc == NULL)
+        return 0;
+    if ((rc = want_object(sc, "scan", err)) || (rc = cs_config_check_keys(sc, "scan", SCAN_KEYS, err)))
+        return rc;
+    json_t *mb = json_object_get(sc, "memory_mb");
+    if (mb != NULL && (!json_is_integer(mb) || json_integer_value(mb) < 1 || json_integer_value(mb) > 1048576))
+        return cs_err_set(err, CS_ECONFIG, "scan.memory_mb: expected a whole number of MiB from 1 to 1048576");
+    if (mb != NULL)
+        cfg->scan_memory_mb = (size_t)json_integer_value(mb);
+    if ((rc = get_string(sc, "spill_dir", "scan", &raw, err)) || raw == NULL)
+        return rc;
+    rc = expand_vars(raw, cfg->dir, "scan.spill_dir", &cfg->scan_spill_dir, err);
+    free(raw);
+    return rc;
 }
 
 /* "store": where runs are written (docs/store.md); defaults to the source connection. */
@@ -488,7 +522,9 @@ int cs_config_parse(const char *text, size_t len, const char *path, struct cs_co
     cfg->native_sqlite = 1;
     cfg->batch_rows = DEFAULT_BATCH_ROWS;
     cfg->profile_max_age_s = DEFAULT_PROFILE_AGE_S;
+    cfg->profile_mode = DEFAULT_PROFILE_MODE;
     cfg->store_enabled = 1;
+    cfg->scan_memory_mb = DEFAULT_SCAN_MEMORY_MB;
     if ((rc = set_paths(cfg, path, err)))
         goto fail;
     if (root == NULL) {
@@ -503,6 +539,7 @@ int cs_config_parse(const char *text, size_t len, const char *path, struct cs_co
         (rc = parse_rules_dir(cfg, root, err)) ||
         (rc = parse_profile(cfg, json_object_get(root, "profile"), err)) ||
         (rc = parse_store(cfg, json_object_get(root, "store"), err)) ||
+        (rc = parse_scan(cfg, json_object_get(root, "scan"), err)) ||
         (rc = parse_tables(cfg, json_object_get(root, "tables"), err)) ||
         (json_object_get(root, "advisor") != NULL &&
          (rc = cs_advisor_conf_parse(json_object_get(root, "advisor"), cfg->dir, &cfg->advisor, err))) ||
@@ -579,6 +616,7 @@ void cs_config_free(struct cs_config *cfg)
     free(cfg->profile_cache_dir);
     free(cfg->store_odbc);
     free(cfg->store_schema);
+    free(cfg->scan_spill_dir);
     cs_advisor_conf_free(cfg->advisor);
     cs_server_conf_free(cfg->server);
     free(cfg);
@@ -666,6 +704,14 @@ static int is_secret_key(const char *p, const char *eq)
         if ((size_t)(eq - p) == strlen(*k) && strncasecmp(p, *k, eq - p) == 0)
             return 1;
     return 0;
+}
+
+const char *cs_config_spill_dir(const struct cs_config *cfg)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (cfg->scan_spill_dir != NULL)
+        return cfg->scan_spill_dir;
+    return tmp != NULL && tmp[0] != '\0' ? tmp : "/var/tmp";
 }
 
 void cs_config_redact(const char *conn, char *buf, size_t size)

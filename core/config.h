@@ -3,8 +3,9 @@
 **
 ** Contract (outside tests rely on it; see docs/config.md):
 **   {"source": {"odbc": "<connection string>", "native_sqlite": true, "batch_rows": 1024},
-**    "plugin_dir": "...", "rules_dir": "...", "profile": {"cache_dir": "...", "max_age_s": 86400},
+**    "plugin_dir": "...", "rules_dir": "...", "profile": {"cache_dir": "...", "max_age_s": 86400, "mode": "auto"},
 **    "store": {"odbc": "<connection string>", "schema": "...", "enabled": true},
+**    "scan": {"memory_mb": 256, "spill_dir": "..."},
 **    "advisor": {"backend": "gemini|openai|offline", "model": "...", ...}   (advisor_config.h),
 **    "tables": {"<TABLE>": {"customer_key": "...", "primary_key": [...],
 **                           "columns": {"<name or glob>": {<column settings>}}}}}
@@ -85,6 +86,7 @@ struct cs_config {
     char *rules_dir;  /* Lua rules; NULL: ../rules beside the binary, else the install datadir (rules.h) */
     char *profile_cache_dir; /* NULL: no on-disk profile cache */
     int64_t profile_max_age_s;
+    int profile_mode; /* profile.mode: how profiles are built, enum cs_scan_mode (pushdown.h); default auto */
     struct cs_tableconf *tables;
     size_t ntables;
     char *store_odbc;   /* NULL: the source connection; a secret like source_odbc */
@@ -94,6 +96,8 @@ struct cs_config {
     struct cs_advisor_conf *advisor; /* "advisor" (advisor_config.h); NULL when absent: defaults */
     struct cs_server_conf *server;   /* "server" (server_conf.h); always set after loading */
     char hash[17]; /* hex FNV-1a of the file's bytes, recorded with every run */
+    size_t scan_memory_mb; /* scan.memory_mb: a run's budget for exact statistics (default 256) */
+    char *scan_spill_dir;  /* scan.spill_dir, expanded; NULL: $TMPDIR, else /var/tmp (cs_config_spill_dir) */
     uint64_t pushdown_rows; /* source.pushdown_rows: "auto" pushes SQLite tables larger than this down; 0 = never */
 };
 
@@ -116,6 +120,9 @@ const struct cs_colconf *cs_config_column(const struct cs_tableconf *t, const ch
  * defaults for its type and key-ness.  The sentinel arrays point into cfg.
  */
 void cs_config_policy(const struct cs_colconf *cc, int type, int is_key, struct cs_column_policy *out);
+
+/** Where a run spills exact statistics: scan.spill_dir, else $TMPDIR, else /var/tmp. */
+const char *cs_config_spill_dir(const struct cs_config *cfg);
 
 /** Copy of a connection string with Pwd/Password/PRIV_KEY_FILE_PWD/Token values masked. */
 void cs_config_redact(const char *conn, char *buf, size_t size);

@@ -11,7 +11,10 @@
 ** The host services handed to plugins (struct cs_host_api) live here too:
 ** emit copies a finding into the run and gives it a severity; keep_key
 ** captures a row's primary key as a JSON value in a slot table that plugins
-** refer to by index; stats_* forward to stats.c.
+** refer to by index; stats_* forward to stats.c.  Every stats accumulator
+** of a pass (the outlier check's and the run store's metrics) draws on the
+** pass's one budget (scan.memory_mb, spilling to scan.spill_dir), which the
+** pass owns and which outlives them.
 */
 #include "engine.h"
 
@@ -64,6 +67,7 @@ struct tpass {
     int mode;
     struct keystore keys;
     struct cs_metrics_acc *macc; /* whole-table runs for the store, else NULL */
+    struct cs_stats_budget budget; /* memory of every stats accumulator of this run (scan.memory_mb) */
     struct cs_rules_pass *rules; /* the Lua rules reading this table, or NULL */
 };
 
@@ -300,7 +304,9 @@ static void stats_dropfn(void *ctx, cs_keyref k)
 
 static struct cs_stats *host_stats_new(void *hctx)
 {
-    return cs_stats_new(stats_keyfn, stats_dropfn, hctx);
+    struct cs_stats_opts o = {.kind = CS_STATS_F64, .keyfn = stats_keyfn, .dropfn = stats_dropfn, .keyctx = hctx,
+                              .budget = &((struct hctx *)hctx)->tp->budget};
+    return cs_stats_open(&o);
 }
 
 static const struct cs_host_api host_api = {
@@ -315,6 +321,7 @@ static const struct cs_host_api host_api = {
     .stats_count_outside = cs_stats_count_outside,
     .stats_free = cs_stats_free,
     .stats_moments = cs_stats_moments,
+    .stats_error = cs_stats_error,
 };
 
 /* ---- Lua rules (rules.h): the same keys and findings as the plugins ---------- */
@@ -394,6 +401,7 @@ static int tpass_open(struct tpass *tp, struct cs_engine *eng, struct cs_run *ru
     tp->run = run;
     tp->mode = mode;
     tp->tc = cs_config_table(eng->cfg, table);
+    cs_stats_budget_init(&tp->budget, eng->cfg->scan_memory_mb << 20, cs_config_spill_dir(eng->cfg));
     if ((rc = cs_source_describe(eng->src, table, &tp->schema, err)))
         return rc;
     size_t n = tp->schema.ncols;
@@ -472,8 +480,8 @@ static int feed_batches(struct tpass *tp, struct hctx *hs, const struct cs_selec
         for (size_t i = 0; rc == 0 && i < nchecks; i++)
             if ((rc = hs[i].plugin->batch(hs[i].state, b, err)) != 0)
                 cs_err_prefix(err, "check %s: ", hs[i].plugin->name);
-        if (rc == 0 && tp->macc != NULL && cs_metrics_acc_add(tp->macc, b) != 0)
-            rc = cs_err_set(err, CS_ENOMEM, "out of memory collecting metrics");
+        if (rc == 0 && tp->macc != NULL)
+            rc = cs_metrics_acc_add(tp->macc, b, err);
         if (rc == 0)
             cs_rules_pass_batch(tp->rules, b);
         *rows += b->nrows;
@@ -539,18 +547,14 @@ static int tpass_run(struct tpass *tp, const struct cs_select *sel, const struct
     return rc;
 }
 
-/* Whole-table run in the database (pushdown.h); *pushed 0: stream it.  Lua rules read rows, so a
- * table with rules is streamed. */
-static int tpass_pushdown(struct tpass *tp, int mode, int *pushed, struct cs_err *err)
+/* Whole-table run in the database (pushdown.h); *pushed 0: stream it.  The Lua rules' pass goes
+ * along: rules with a SQL predicate are counted there, the others read only their columns. */
+static int tpass_pushdown(struct tpass *tp, const struct cs_scan_opts *o, int *pushed, struct cs_err *err)
 {
     uint64_t rows = 0;
+    int mode = o->scan_mode;
     *pushed = 0;
     rules_begin(tp); /* kept for tpass_run when the table is streamed */
-    if (tp->rules != NULL) {
-        cs_log(mode == CS_SCAN_PUSHDOWN ? CS_LOG_WARNING : CS_LOG_INFO, "pushdown",
-               "table %s: Lua rules read its rows, so the table is streamed", tp->schema.table);
-        return 0;
-    }
     if (tp->macc != NULL && mode == CS_SCAN_AUTO) {
         cs_log(CS_LOG_INFO, "pushdown", "table %s: the run store's column metrics need the rows, so the table is "
                "streamed (--mode pushdown stores findings without column metrics)", tp->schema.table);
@@ -558,7 +562,7 @@ static int tpass_pushdown(struct tpass *tp, int mode, int *pushed, struct cs_err
     }
     struct cs_pd_table t = {.src = tp->eng->src, .dialect = cs_source_dialect(tp->eng->src), .cfg = tp->eng->cfg,
                             .tc = tp->tc, .schema = &tp->schema, .infos = tp->infos, .pk = tp->pk, .npk = tp->npk,
-                            .reg = tp->eng->reg, .run = tp->run};
+                            .reg = tp->eng->reg, .run = tp->run, .rules = tp->rules, .opts = o};
     int rc = cs_pushdown_table(&t, mode, &rows, pushed, err);
     if (rc == 0 && *pushed) {
         snprintf(tp->run->mode, sizeof(tp->run->mode), "pushdown");
@@ -598,17 +602,18 @@ int cs_engine_scan_table(struct cs_engine *eng, const char *table, const struct 
     }
     cs_rules_vm_sync(eng->rules);
     int rc = tpass_open(&tp, eng, run, table, CS_MODE_TABLE, err);
-    if (rc == 0 && opts != NULL && opts->metrics && (tp.macc = cs_metrics_acc_new(tp.schema.ncols, tp.infos)) == NULL)
+    if (rc == 0 && opts != NULL && opts->metrics &&
+        (tp.macc = cs_metrics_acc_new(tp.schema.ncols, tp.infos, &tp.budget)) == NULL)
         rc = cs_err_set(err, CS_ENOMEM, "out of memory");
     int pushed = 0;
     if (rc == 0 && opts != NULL && opts->scan_mode != CS_SCAN_STREAM)
-        rc = tpass_pushdown(&tp, opts->scan_mode, &pushed, err);
+        rc = tpass_pushdown(&tp, opts, &pushed, err);
     if (rc == 0 && !pushed) {
         struct cs_select sel = {.schema = &tp.schema};
         rc = tpass_run(&tp, &sel, opts, &rows, err);
     }
-    if (rc == 0 && tp.macc != NULL && cs_metrics_acc_finish(tp.macc, &run->metrics, &run->nmetrics) != 0)
-        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    if (rc == 0 && tp.macc != NULL)
+        rc = cs_metrics_acc_finish(tp.macc, &run->metrics, &run->nmetrics, err);
     tpass_close(&tp);
     if (rc != 0) {
         cs_run_free(run);
@@ -725,6 +730,11 @@ void cs_engine_set_store(struct cs_engine *eng, struct cs_store *st)
 void cs_engine_use_rules(struct cs_engine *eng, struct cs_rules *rules)
 {
     cs_rules_vm_use(eng->rules, rules);
+}
+
+struct cs_source *cs_engine_source(struct cs_engine *eng)
+{
+    return eng->src;
 }
 
 int cs_engine_ping(struct cs_engine *eng, struct cs_err *err)

@@ -87,6 +87,13 @@ int cs_engine_new(struct cs_engine **out, const struct cs_config *cfg, const str
                   struct cs_err *err);
 void cs_engine_free(struct cs_engine *eng);
 
+struct cs_source;
+/**
+ * The engine's source connection, borrowed and used on the engine's thread
+ * only: for reads beside the checks (the daemon's raw rows of a customer).
+ */
+struct cs_source *cs_engine_source(struct cs_engine *eng);
+
 /** Is the source still there?  A cheap catalog lookup of the first configured table; CS_ESOURCE when not. */
 int cs_engine_ping(struct cs_engine *eng, struct cs_err *err);
 

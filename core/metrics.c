@@ -1,12 +1,13 @@
 /*
 ** metrics.c -- per-column metrics of a whole-table scan.  See metrics.h.
 **
-** Each column keeps streaming counters (rows, missing, negatives; Welford
-** mean and M2; min, max) and one growable array of its non-missing cells:
-** doubles for DOUBLE columns (usable values only), int64 for INT64 columns
-** (exact, so keys beyond 2^53 are not confused), 64-bit FNV-1a hashes for
-** text.  finish sorts each array once and reads the duplicate count (equal
-** neighbours) and the quantiles off it.
+** Each column keeps its missing count and one stats.h accumulator of its
+** non-missing cells: doubles for DOUBLE columns (usable values only), exact
+** int64 for INT64 columns (so keys beyond 2^53 are not confused), 64-bit
+** FNV-1a hashes for text.  The accumulator brings the Welford moments,
+** min and max, the count of negatives, the quantiles (selected, not
+** sorted) and the distinct count behind "duplicates"; its values live in
+** the run's budget and spill with everything else.
 */
 #include "metrics.h"
 
@@ -19,11 +20,8 @@
 
 struct colacc {
     const struct cs_column_info *info;
-    uint64_t nulls, negatives;
-    double mean, m2, min, max;
-    uint64_t nusable;   /* numeric values in mean/m2 */
-    void *vals;         /* double / int64_t / uint64_t by type */
-    size_t n, cap;
+    uint64_t nulls;
+    struct cs_stats *vals;
 };
 
 struct cs_metrics_acc {
@@ -32,7 +30,13 @@ struct cs_metrics_acc {
     struct colacc *cols;
 };
 
-struct cs_metrics_acc *cs_metrics_acc_new(size_t ncols, const struct cs_column_info *infos)
+static int kind_of(int type)
+{
+    return type == CS_TYPE_DOUBLE ? CS_STATS_F64 : type == CS_TYPE_INT64 ? CS_STATS_I64 : CS_STATS_WORD;
+}
+
+struct cs_metrics_acc *cs_metrics_acc_new(size_t ncols, const struct cs_column_info *infos,
+                                          struct cs_stats_budget *budget)
 {
     struct cs_metrics_acc *a = calloc(1, sizeof(*a));
     if (a == NULL || (a->cols = calloc(ncols + 1, sizeof(*a->cols))) == NULL) {
@@ -40,8 +44,14 @@ struct cs_metrics_acc *cs_metrics_acc_new(size_t ncols, const struct cs_column_i
         return NULL;
     }
     a->ncols = ncols;
-    for (size_t i = 0; i < ncols; i++)
+    for (size_t i = 0; i < ncols; i++) {
+        struct cs_stats_opts o = {.kind = kind_of(infos[i].type), .budget = budget};
         a->cols[i].info = &infos[i];
+        if ((a->cols[i].vals = cs_stats_open(&o)) == NULL) {
+            cs_metrics_acc_free(a);
+            return NULL;
+        }
+    }
     return a;
 }
 
@@ -50,7 +60,7 @@ void cs_metrics_acc_free(struct cs_metrics_acc *a)
     if (a == NULL)
         return;
     for (size_t i = 0; i < a->ncols; i++)
-        free(a->cols[i].vals);
+        cs_stats_free(a->cols[i].vals);
     free(a->cols);
     free(a);
 }
@@ -60,22 +70,6 @@ void cs_metrics_free(struct cs_colmetrics *m, size_t n)
     for (size_t i = 0; m != NULL && i < n; i++)
         free(m[i].column);
     free(m);
-}
-
-/* All three value kinds are 8 bytes wide, so one growth routine serves. */
-static int push8(struct colacc *c, const void *v)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        void *nv = realloc(c->vals, cap * 8);
-        if (nv == NULL)
-            return CS_ENOMEM;
-        c->vals = nv;
-        c->cap = cap;
-    }
-    memcpy((char *)c->vals + c->n * 8, v, 8);
-    c->n++;
-    return 0;
 }
 
 static int is_text_sentinel(const struct cs_column_policy *p, const char *s, size_t len)
@@ -104,52 +98,36 @@ static uint64_t fnv1a(const char *s, size_t len)
     return h;
 }
 
-/* A usable number: Welford update, extremes, sign. */
-static void add_number(struct colacc *c, double v)
-{
-    c->nusable++;
-    double d = v - c->mean;
-    c->mean += d / (double)c->nusable;
-    c->m2 += d * (v - c->mean);
-    if (c->nusable == 1 || v < c->min)
-        c->min = v;
-    if (c->nusable == 1 || v > c->max)
-        c->max = v;
-    if (v < 0)
-        c->negatives++;
-}
-
-/* One non-NULL cell: returns 1 when it counts as missing, <0 on ENOMEM. */
+/* One non-NULL cell: returns 1 when it counts as missing, 0 when stored, <0 when it could not be stored. */
 static int add_cell(struct colacc *c, const struct cs_column *col, size_t row)
 {
     const struct cs_column_policy *p = c->info->policy;
     switch (col->type) {
     case CS_TYPE_DOUBLE: {
         double v = col->f64[row];
-        if (!cs_stats_usable(v, p))
-            return 1;
-        add_number(c, v);
-        return push8(c, &v);
+        return !cs_stats_usable(v, p) ? 1 : cs_stats_push(c->vals, v, CS_KEYREF_NONE);
     }
     case CS_TYPE_INT64: {
         int64_t v = col->i64[row];
-        if (!cs_stats_usable((double)v, p))
-            return 1;
-        add_number(c, (double)v);
-        return push8(c, &v);
+        return !cs_stats_usable((double)v, p) ? 1 : cs_stats_push_i64(c->vals, v);
     }
     default: {
         const char *s = col->text[row];
         size_t len = col->text_len[row];
         if ((p != NULL && p->empty_is_missing && is_blank(s, len)) || is_text_sentinel(p, s, len))
             return 1;
-        uint64_t h = fnv1a(s, len);
-        return push8(c, &h);
+        return cs_stats_push_word(c->vals, fnv1a(s, len));
     }
     }
 }
 
-int cs_metrics_acc_add(struct cs_metrics_acc *a, const struct cs_batch *b)
+static int failed(const struct colacc *c, const char *doing, int rc, struct cs_err *err)
+{
+    const char *why = cs_stats_error(c->vals);
+    return cs_err_set(err, rc, "%s the metrics of %s: %s", doing, c->info->name, why != NULL ? why : "out of memory");
+}
+
+int cs_metrics_acc_add(struct cs_metrics_acc *a, const struct cs_batch *b, struct cs_err *err)
 {
     size_t ncols = b->ncols < a->ncols ? b->ncols : a->ncols;
     for (size_t i = 0; i < ncols; i++) {
@@ -158,7 +136,7 @@ int cs_metrics_acc_add(struct cs_metrics_acc *a, const struct cs_batch *b)
         for (size_t row = 0; row < b->nrows; row++) {
             int r = col->nulls[row] != 0 ? 1 : add_cell(c, col, row);
             if (r < 0)
-                return r;
+                return failed(c, "collecting", r, err);
             c->nulls += (uint64_t)r;
         }
     }
@@ -166,95 +144,57 @@ int cs_metrics_acc_add(struct cs_metrics_acc *a, const struct cs_batch *b)
     return 0;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
-static int cmp_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-double cs_metrics_quantile(const double *v, size_t n, double p)
-{
-    if (n == 0)
-        return NAN;
-    double pos = (double)(n - 1) * p;
-    size_t lo = (size_t)floor(pos);
-    size_t hi = lo + 1 < n ? lo + 1 : lo;
-    double t = pos - (double)lo;
-    return v[lo] + (v[hi] - v[lo]) * t;
-}
-
-/* Sort the column's cells; count equal neighbours; fill quantiles. */
+/* Distinct cells give the duplicates; the profile gives the rest. */
 static int finish_column(struct colacc *c, struct cs_colmetrics *m)
 {
-    int type = c->info->type;
-    int (*cmp)(const void *, const void *) = type == CS_TYPE_DOUBLE ? cmp_double : type == CS_TYPE_INT64 ? cmp_i64
-                                                                                                         : cmp_u64;
-    if (c->n > 1)
-        qsort(c->vals, c->n, 8, cmp);
-    for (size_t i = 1; i < c->n; i++)
-        if (cmp((char *)c->vals + (i - 1) * 8, (char *)c->vals + i * 8) == 0)
-            m->duplicates++;
-    if (type == CS_TYPE_TEXT || c->nusable == 0)
+    uint64_t distinct;
+    struct cs_profile p;
+    int rc = cs_stats_distinct(c->vals, &distinct);
+    if (rc != 0)
+        return rc;
+    m->duplicates = cs_stats_count(c->vals) - distinct;
+    m->negatives = c->info->type == CS_TYPE_TEXT ? 0 : cs_stats_negatives(c->vals);
+    if (c->info->type == CS_TYPE_TEXT || cs_stats_count(c->vals) == 0)
         return 0;
-    double *d = c->vals;
-    if (type == CS_TYPE_INT64) { /* in place: an int64 and a double have the same size */
-        const int64_t *iv = c->vals;
-        for (size_t i = 0; i < c->n; i++) {
-            double x = (double)iv[i];
-            memcpy(&d[i], &x, sizeof(x));
-        }
-    }
+    if ((rc = cs_stats_profile(c->vals, &p)) != 0)
+        return rc;
     m->has_stats = 1;
-    m->values = c->nusable;
-    m->mean = c->mean;
-    m->sd = sqrt(c->m2 / (double)c->nusable);
-    m->min = c->min;
-    m->max = c->max;
-    m->q1 = cs_metrics_quantile(d, c->n, 0.25);
-    m->median = cs_metrics_quantile(d, c->n, 0.5);
-    m->q3 = cs_metrics_quantile(d, c->n, 0.75);
+    m->values = p.count;
+    m->mean = p.mean;
+    m->sd = p.sd;
+    m->min = p.min;
+    m->max = p.max;
+    m->q1 = p.q1;
+    m->median = p.median;
+    m->q3 = p.q3;
     return 0;
 }
 
-int cs_metrics_acc_finish(struct cs_metrics_acc *a, struct cs_colmetrics **out, size_t *n)
+int cs_metrics_acc_finish(struct cs_metrics_acc *a, struct cs_colmetrics **out, size_t *n, struct cs_err *err)
 {
     struct cs_colmetrics *m = calloc(a->ncols + 1, sizeof(*m));
     *out = NULL;
     *n = 0;
     if (m == NULL || (m[0].column = strdup("*")) == NULL) {
         free(m);
-        return CS_ENOMEM;
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
     }
     m[0].rows = a->rows;
     for (size_t i = 0; i < a->ncols; i++) {
         struct colacc *c = &a->cols[i];
         struct cs_colmetrics *cm = &m[i + 1];
-        if ((cm->column = strdup(c->info->name)) == NULL) {
+        int rc = (cm->column = strdup(c->info->name)) == NULL ? CS_ENOMEM : finish_column(c, cm);
+        if (rc != 0) {
             cs_metrics_free(m, i + 1);
-            return CS_ENOMEM;
+            return failed(c, "computing", rc, err);
         }
         cm->type = c->info->type;
         cm->is_key = c->info->is_key;
         cm->rows = a->rows;
         cm->nulls = c->nulls;
-        cm->negatives = c->negatives;
         cm->has_counts = 1;
-        finish_column(c, cm);
-        free(c->vals); /* sorted and summarised: the memory can go now */
+        cs_stats_free(c->vals); /* summarised: its memory (and spill file) can go now */
         c->vals = NULL;
-        c->n = c->cap = 0;
     }
     *out = m;
     *n = a->ncols + 1;

@@ -14,12 +14,16 @@
 **   duplicates  non-missing values minus distinct non-missing values (text is
 **               compared through a 64-bit hash: a collision is ~1e-19 a pair)
 **   values, mean, sd (population, divisor n), min, max, q1, median, q3
-**               over usable numeric values (numpy's linear quantiles, as in
-**               stats.h); has_stats is 0 for text columns and empty columns
+**               over usable numeric values (numpy's linear quantiles: the
+**               profile of stats.h); has_stats is 0 for text columns and
+**               empty columns
 ** Entry 0 is the table itself: column "*", rows only.
 **
 ** Memory: 8 bytes per non-missing cell (the value, or the hash for text)
-** until finish, which sorts each column once.  This is the price of exact
+** in a stats.h accumulator per column, charged to the run's budget
+** (scan.memory_mb) and spilled to scan.spill_dir beyond it, so memory
+** stays flat.  finish selects the quantiles (stats.c: no sort) and counts
+** distinct cells with a bounded hash set.  This is the price of exact
 ** quantiles and duplicate counts; a scan with --no-store collects nothing.
 **
 ** Ownership: cs_metrics_acc_new/_free pair up; finish hands out an array the
@@ -47,21 +51,25 @@ struct cs_colmetrics {
 
 struct cs_metrics_acc;
 
-/** Accumulator for a table whose batches carry the columns infos[0..ncols) in order. NULL when out of memory. */
-struct cs_metrics_acc *cs_metrics_acc_new(size_t ncols, const struct cs_column_info *infos);
+struct cs_stats_budget;
 
-/** Add one batch.  0 or CS_ENOMEM. */
-int cs_metrics_acc_add(struct cs_metrics_acc *a, const struct cs_batch *b);
+/**
+ * Accumulator for a table whose batches carry the columns infos[0..ncols) in
+ * order, its values charged to budget (borrowed; NULL: unlimited).  NULL when
+ * out of memory.
+ */
+struct cs_metrics_acc *cs_metrics_acc_new(size_t ncols, const struct cs_column_info *infos,
+                                          struct cs_stats_budget *budget);
 
-/** Compute the metrics: *out gets ncols + 1 entries (the table first). 0 or CS_ENOMEM. */
-int cs_metrics_acc_finish(struct cs_metrics_acc *a, struct cs_colmetrics **out, size_t *n);
+/** Add one batch.  0 or <0 with a message in err (out of memory, or a spill file that failed). */
+int cs_metrics_acc_add(struct cs_metrics_acc *a, const struct cs_batch *b, struct cs_err *err);
+
+/** Compute the metrics: *out gets ncols + 1 entries (the table first).  0 or <0 with a message in err. */
+int cs_metrics_acc_finish(struct cs_metrics_acc *a, struct cs_colmetrics **out, size_t *n, struct cs_err *err);
 
 void cs_metrics_acc_free(struct cs_metrics_acc *a);
 
 /** Release an array returned by finish (or built by the store). */
 void cs_metrics_free(struct cs_colmetrics *m, size_t n);
-
-/** Quantile p of n sorted values, numpy "linear" (pos = (n-1)p). */
-double cs_metrics_quantile(const double *sorted, size_t n, double p);
 
 #endif

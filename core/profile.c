@@ -1,5 +1,11 @@
 /*
 ** profile.c -- building, caching and attaching table profiles.  See profile.h.
+**
+** A profile is built in the database (cs_pushdown_profiles: the outlier
+** check's statistics rounds) when profile.mode says so -- auto: remote
+** warehouses, and SQLite tables above source.pushdown_rows -- and by one
+** streaming scan otherwise or when the database cannot (a log line says
+** why).  Both are cached the same way.
 */
 #include "profile.h"
 
@@ -15,6 +21,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "pushdown.h"
 #include "stats.h"
 #include "store.h"
 
@@ -100,9 +107,22 @@ static int set_alloc(struct profile_set *s, const char *table, size_t n)
     return (s->table && s->names && s->p) ? 0 : CS_ENOMEM;
 }
 
-/* One full scan of the wanted columns. */
-static int set_build(struct profile_set *s, struct cs_source *src, const struct cs_schema *schema,
-                     const struct cs_column_info *infos, struct cs_err *err)
+/* The wanted columns' profiles by pushdown statements; *handled 0 when they are to be streamed. */
+static int set_build_pushdown(struct profile_set *s, const struct cs_config *cfg, struct cs_source *src,
+                              const struct cs_schema *schema, const struct cs_column_info *infos, const size_t *cols,
+                              int *handled, struct cs_err *err)
+{
+    struct cs_pd_table t = {.src = src, .dialect = cs_source_dialect(src), .cfg = cfg,
+                            .tc = cs_config_table(cfg, schema->table), .schema = schema, .infos = infos};
+    int rc = cs_pushdown_profiles(&t, cfg->profile_mode, cols, s->n, s->p, handled, err);
+    if (rc == 0 && *handled)
+        cs_log(CS_LOG_INFO, "profile", "profile of %s computed in the database (%zu columns)", schema->table, s->n);
+    return rc;
+}
+
+/* The wanted columns: by pushdown when profile.mode says so, else one full scan. */
+static int set_build(struct profile_set *s, const struct cs_config *cfg, struct cs_source *src,
+                     const struct cs_schema *schema, const struct cs_column_info *infos, struct cs_err *err)
 {
     size_t n = 0, *cols = calloc(schema->ncols + 1, sizeof(size_t));
     struct cs_stats **acc = calloc(schema->ncols + 1, sizeof(*acc));
@@ -119,6 +139,11 @@ static int set_build(struct profile_set *s, struct cs_source *src, const struct 
             rc = cs_err_set(err, CS_ENOMEM, "out of memory");
     s->n = n;
     struct cs_select sel = {.schema = schema, .ncols = n, .cols = cols};
+    int pushed = 0;
+    if (rc == 0 && n > 0)
+        rc = set_build_pushdown(s, cfg, src, schema, infos, cols, &pushed, err);
+    if (pushed)
+        n = 0; /* nothing to stream or to finish below */
     if (rc == 0 && n > 0)
         rc = cs_source_select(src, &sel, &cur, err);
     while (rc == 0 && n > 0 && (rc = cs_cursor_next(cur, &b, err)) == 1) {
@@ -130,7 +155,7 @@ static int set_build(struct profile_set *s, struct cs_source *src, const struct 
     cs_cursor_close(cur);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = cs_stats_profile(acc[i], &s->p[i]);
-    for (size_t i = 0; acc && i < n; i++)
+    for (size_t i = 0; acc && i < s->n; i++)
         cs_stats_free(acc[i]);
     free(acc);
     free(cols);
@@ -286,9 +311,8 @@ static int cache_fill(struct cs_profile_cache *pc, struct cs_source *src, const 
         loaded = 0;
     }
     if (!loaded) {
-        cs_log(CS_LOG_INFO, "profile", "building the profile of %s (one scan of its outlier-checked columns)",
-               schema->table);
-        if ((rc = set_build(&fresh, src, schema, infos, err)) != 0) {
+        cs_log(CS_LOG_INFO, "profile", "building the profile of %s (its outlier-checked columns)", schema->table);
+        if ((rc = set_build(&fresh, pc->cfg, src, schema, infos, err)) != 0) {
             set_free(&fresh);
             return rc;
         }

@@ -4,8 +4,11 @@
 ** A single customer's values cannot be judged for outliers on their own,
 ** so a customer run attaches to every outlier-checked column the profile of
 ** the whole table (count, mean, sd, quartiles, median, MAD; see
-** struct cs_profile).  Profiles are built by one full scan of the table's
-** outlier-checked columns and cached: in memory for the engine's lifetime,
+** struct cs_profile).  Profiles are built in the database by the outlier
+** check's statistics statements (pushdown.h) when profile.mode asks for it
+** ("auto", the default: remote warehouses and SQLite tables above
+** source.pushdown_rows), else by one full scan of the table's
+** outlier-checked columns, and cached the same way either way: in memory for the engine's lifetime,
 ** and on disk under profile.cache_dir (when configured) for
 ** profile.max_age_s seconds, keyed by table and config hash, so the next
 ** process reuses them.  The disk cache is written atomically (temp file +

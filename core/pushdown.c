@@ -13,8 +13,19 @@
 **      the median bound), and SQLite's quantiles by ORDER BY ... LIMIT 2
 **      OFFSET k with numpy's linear interpolation; then the outlier counts
 **      beyond the bounds in one more aggregate.  Duplicate keys are one
-**      GROUP BY ... HAVING COUNT(*) > 1 statement.
+**      GROUP BY ... HAVING COUNT(*) > 1 statement whose window totals come
+**      with the sample keys.  On a native SQLite connection the outlier
+**      statistics are all cs_stats aggregates in round A, and the counts
+**      come with their sample keys from cs_outliers (sqlite_funcs.h).
 **   C  up to 10 sample keys per finding (LIMIT 10), only with a primary key.
+** Lua row rules with a SQL predicate add one countif each to round A (after
+** a probe that reads no row, so a predicate the database refuses sends only
+** its rule back to the rows); their sample rows, read by LIMIT 10, go to the
+** rules pass, the rules without a predicate read only their columns, and
+** the pass reports every rule (rules_prepare / rules_round_a / rules_finish).
+** Table profiles for customer runs (cs_pushdown_profiles) reuse rounds A and
+** B: each profiled column appears three times, once per outlier method, so
+** outlier_stats computes mean and sd, quartiles, median and MAD.
 ** Messages and severities are the plugins' own sentences and the host's
 ** cs_severity_of, so a pushdown finding reads exactly like a streamed one.
 */
@@ -30,8 +41,12 @@
 #include "../plugins/common.h"
 #include "err.h"
 #include "log.h"
+#include "pushdown_rules.h"
 #include "pushdown_sql.h"
+#include "rules.h"
 #include "severity.h"
+#include "sqlite_funcs.h"
+#include "stats.h"
 
 #define PD_MAX_EXPRS 400 /* select-list entries per statement (PostgreSQL allows 1664) */
 #define PD_SAMPLES 10
@@ -64,6 +79,7 @@ struct pd_col {
     int outlier, method;
     double threshold;
     long n, min, max, mean, sd, q1, med, q3, sum; /* round A slots */
+    long packed;                                  /* round A slot of cs_stats (native SQLite), else -1 */
     double v_mean, v_sd, v_q1, v_med, v_q3, v_mad, v_min, v_max;
     uint64_t v_n;
     int judged; /* bounds computed */
@@ -80,6 +96,8 @@ struct pd_run {
     int do_missing, do_negative, do_duplicate, do_outlier;
     struct pd_col *cols;
     uint64_t rows;
+    struct pd_rules *rules; /* the table's rule predicates (pushdown_rules.h), or NULL */
+    long *rule_slot;        /* round A slot of each predicate's count, -1 when the database refused it */
 };
 
 /* One aggregate round: expressions split into statements, answers by slot. */
@@ -174,7 +192,7 @@ static int agg_run(struct pd_run *r, struct pd_agg *a)
             if (a->slot_st[i] != s || res.nrows == 0 || a->slot_col[i] >= res.ncols)
                 continue;
             a->vals[i] = res.v[a->slot_col[i]];
-            a->vals[i].text = NULL; /* aggregates are numbers; text stays with res */
+            res.v[a->slot_col[i]].text = NULL; /* text answers (cs_stats, cs_outliers) now belong to a */
         }
         cs_qresult_free(&res);
     }
@@ -188,6 +206,8 @@ static void agg_free(struct pd_agg *a)
     free(a->st);
     free(a->slot_st);
     free(a->slot_col);
+    for (size_t i = 0; a->vals != NULL && i < a->nslots; i++)
+        free(a->vals[i].text);
     free(a->vals);
     memset(a, 0, sizeof(*a));
 }
@@ -591,40 +611,76 @@ static void w_keys_present(struct pd_run *r, struct pd_sql *q)
     }
 }
 
+/* One GROUP BY pass for counts and samples: the repeated keys, each row carrying (window aggregates
+ * over the grouped result) the number of repeated keys and their rows in total.  Without a key,
+ * whole rows are grouped and there are no sample keys. */
+static void w_duplicate_sql(struct pd_run *r, struct pd_sql *q)
+{
+    const struct cs_pd_table *t = r->t;
+    if (t->npk > 0) {
+        pd_add(q, "SELECT d.*, COUNT(*) OVER (), SUM(d.cs_dup_n) OVER () FROM (SELECT ");
+        w_group_cols(r, q);
+        pd_add(q, ", COUNT(*) AS cs_dup_n");
+        q->ncols = t->npk + 3;
+    } else {
+        pd_add(q, "SELECT COUNT(*), SUM(d.cs_dup_n) FROM (SELECT COUNT(*) AS cs_dup_n");
+        q->ncols = 2;
+    }
+    from_clause(r, q);
+    if (t->npk > 0) {
+        pd_add(q, " WHERE ");
+        w_keys_present(r, q);
+    }
+    pd_add(q, " GROUP BY ");
+    w_group_cols(r, q);
+    pd_add(q, " HAVING COUNT(*) > 1) d");
+    if (t->npk > 0)
+        pd_addf(q, " LIMIT %d", PD_SAMPLES);
+}
+
+/* "SK_ID_PREV,NUM_INSTALMENT_NUMBER" (the finding's column), or "*" for whole rows. */
+static void key_column_name(struct pd_run *r, char *column, size_t size)
+{
+    snprintf(column, size, "*");
+    if (r->t->npk > 0)
+        column[0] = '\0';
+    for (size_t k = 0; k < r->t->npk; k++) {
+        if (k > 0)
+            strncat(column, ",", size - strlen(column) - 1);
+        strncat(column, col_info(r, r->t->pk[k])->name, size - strlen(column) - 1);
+    }
+}
+
 static int run_duplicate(struct pd_run *r)
 {
     const struct cs_pd_table *t = r->t;
     struct pd_sql q = {0};
-    char column[2048] = "*";
-    pd_add(&q, "SELECT COUNT(*), SUM(n) FROM (SELECT COUNT(*) AS n");
-    q.ncols = 2;
-    from_clause(r, &q);
-    if (t->npk > 0) {
-        pd_add(&q, " WHERE ");
-        w_keys_present(r, &q);
-    }
-    pd_add(&q, " GROUP BY ");
-    w_group_cols(r, &q);
-    pd_add(&q, " HAVING COUNT(*) > 1) d");
     struct cs_qresult res;
-    int rc = pd_exec(r, &q, 1, &res);
+    char column[2048];
+    w_duplicate_sql(r, &q);
+    int rc = pd_exec(r, &q, t->npk > 0 ? PD_SAMPLES : 1, &res);
+    size_t totals = t->npk > 0 ? t->npk + 1 : 0; /* columns of the two totals */
     pd_free(&q);
     if (rc != 0)
         return rc;
     struct pd_agg tmp = {.vals = res.v, .nslots = res.ncols};
-    uint64_t groups = res.nrows ? agg_u64(&tmp, 0) : 0, sum = res.nrows ? agg_u64(&tmp, 1) : 0;
-    cs_qresult_free(&res);
+    int any = res.nrows > 0 && res.ncols >= totals + 2;
+    uint64_t groups = any ? agg_u64(&tmp, (long)totals) : 0, sum = any ? agg_u64(&tmp, (long)totals + 1) : 0;
     uint64_t count = sum > groups ? sum - groups : 0;
-    if (count == 0)
-        return 0;
-    if (t->npk > 0) {
-        column[0] = '\0';
-        for (size_t k = 0; k < t->npk; k++) {
-            if (k > 0)
-                strncat(column, ",", sizeof(column) - strlen(column) - 1);
-            strncat(column, col_info(r, t->pk[k])->name, sizeof(column) - strlen(column) - 1);
-        }
+    json_t *keys = json_array();
+    for (size_t row = 0; count > 0 && keys != NULL && t->npk > 0 && r->explain == NULL && row < res.nrows; row++) {
+        const struct cs_qval *v = &res.v[row * res.ncols];
+        json_t *key = t->npk == 1 ? qval_json(&v[0]) : json_array();
+        for (size_t k = 0; t->npk > 1 && key != NULL && k < t->npk; k++)
+            json_array_append_new(key, qval_json(&v[k]));
+        json_array_append_new(keys, key);
     }
+    cs_qresult_free(&res);
+    if (count == 0 || keys == NULL) {
+        json_decref(keys);
+        return keys == NULL && count > 0 ? pd_oom(r) : 0;
+    }
+    key_column_name(r, column, sizeof(column));
     char msg[768], pct[16];
     unsigned long long n = count, total = r->rows, g = groups;
     plug_fmt_pct(pct, sizeof(pct), count, r->rows);
@@ -641,37 +697,9 @@ static int run_duplicate(struct pd_run *r)
                  "%llu combinations of the key columns %s appear more than once, so %llu of %llu rows (%s) repeat a "
                  "key.",
                  g, column, n, total, pct);
-    /* Sample keys: one per duplicated group (GROUP BY ... HAVING ... LIMIT 10). */
-    json_t *keys = json_array();
-    if (t->npk > 0 && keys != NULL) {
-        struct pd_sql s = {0};
-        pd_add(&s, "SELECT ");
-        w_group_cols(r, &s);
-        s.ncols = t->npk;
-        from_clause(r, &s);
-        pd_add(&s, " WHERE ");
-        w_keys_present(r, &s);
-        pd_add(&s, " GROUP BY ");
-        w_group_cols(r, &s);
-        pd_addf(&s, " HAVING COUNT(*) > 1 LIMIT %d", PD_SAMPLES);
-        rc = pd_exec(r, &s, PD_SAMPLES, &res);
-        pd_free(&s);
-        for (size_t row = 0; rc == 0 && r->explain == NULL && row < res.nrows; row++) {
-            const struct cs_qval *v = &res.v[row * res.ncols];
-            json_t *key = t->npk == 1 ? qval_json(&v[0]) : json_array();
-            for (size_t k = 0; t->npk > 1 && key != NULL && k < t->npk; k++)
-                json_array_append_new(key, qval_json(&v[k]));
-            json_array_append_new(keys, key);
-        }
-        cs_qresult_free(&res);
-        if (rc != 0) {
-            json_decref(keys);
-            return rc;
-        }
-    }
     struct pd_finding f = {.check = "duplicate", .column = column, .kind = t->npk ? "key" : "row", .message = msg,
                            .count = count, .total = r->rows, .groups = groups};
-    return keys == NULL ? pd_oom(r) : emit(r, &f, keys);
+    return emit(r, &f, keys);
 }
 
 /* ---- outlier (plugins/outlier.c: bounds, sentences) ------------------------------ */
@@ -744,11 +772,37 @@ static const char *method_phrase(int method)
     }
 }
 
+/* Native SQLite: the column, its type and its numeric sentinels as the leading arguments of
+ * cs_stats / cs_outliers (sqlite_funcs.h); `middle` goes between the type and the sentinels. */
+static void w_func_args(struct pd_run *r, struct pd_sql *q, size_t i, const struct pd_sql *middle)
+{
+    const struct cs_column_policy *p = col_info(r, i)->policy;
+    w_col(r, q, i);
+    pd_addf(q, ", %d", col_info(r, i)->type);
+    if (middle != NULL)
+        pd_cat(q, middle);
+    for (size_t k = 0; k < p->n_sentinels; k++) {
+        pd_add(q, ", ");
+        pd_param_f64(q, p->sentinels[k]);
+    }
+}
+
 /* Round A expressions for column i's outlier statistics. */
 static void outlier_round_a(struct pd_run *r, struct pd_agg *a, size_t i)
 {
     struct pd_col *c = &r->cols[i];
     struct pd_sql e = {0};
+    c->packed = -1;
+    if (pd_sqlite_funcs(r->t->src)) { /* everything in one aggregate: no second pass, no sorted scans */
+        struct pd_sql full = {0};
+        pd_addf(&full, ", %d", c->method != CS_OUTLIER_ZSCORE);
+        pd_add(&e, "cs_stats(");
+        w_func_args(r, &e, i, &full);
+        pd_add(&e, ")");
+        pd_free(&full);
+        c->packed = agg_add(a, &e);
+        return;
+    }
     w_usable(r, &e, i);
     c->n = add_count_if(r, a, &e);
     const char *fn[2] = {"MIN(", "MAX("};
@@ -813,6 +867,17 @@ static int outlier_stats(struct pd_run *r, const struct pd_agg *a)
         sq[i] = mad[i] = -1;
         if (!c->outlier)
             continue;
+        if (c->packed >= 0) {
+            struct cs_sqlf_stats st;
+            if (cs_sqlf_stats_parse(a->vals ? a->vals[c->packed].text : NULL, &st) != 0) {
+                rc = cs_err_set(r->err, CS_ESOURCE, "table %s (pushdown): unreadable cs_stats answer for %s",
+                                r->t->schema->table, col_info(r, i)->name);
+                break;
+            }
+            c->v_n = st.n, c->v_min = st.min, c->v_max = st.max, c->v_mean = st.mean, c->v_sd = st.sd;
+            c->v_q1 = st.q1, c->v_med = st.median, c->v_q3 = st.q3, c->v_mad = st.mad;
+            continue;
+        }
         c->v_n = agg_u64(a, c->n);
         c->v_min = agg_f64(a, c->min);
         c->v_max = agg_f64(a, c->max);
@@ -877,11 +942,93 @@ static int outlier_stats(struct pd_run *r, const struct pd_agg *a)
     return rc;
 }
 
+/* Native SQLite: cs_outliers(x, type, ?lower, ?upper, nsent, sentinels..., pk...), the count and the
+ * sample keys of every judged column from one scan instead of one ORDER BY scan per finding.  The
+ * FILTER spares the call (and its key arguments) for rows inside the bounds: SQLite orders every
+ * text or blob above every number, so the filter passes a superset that the function judges exactly. */
+static long add_outliers_func(struct pd_run *r, struct pd_agg *b, size_t i)
+{
+    const struct pd_col *c = &r->cols[i];
+    struct pd_sql e = {0}, middle = {0};
+    pd_add(&middle, ", ");
+    pd_param_f64(&middle, c->lower);
+    pd_add(&middle, ", ");
+    pd_param_f64(&middle, c->upper);
+    pd_addf(&middle, ", %zu", col_info(r, i)->policy->n_sentinels);
+    pd_add(&e, "cs_outliers(");
+    w_func_args(r, &e, i, &middle);
+    for (size_t k = 0; k < r->t->npk; k++) {
+        pd_add(&e, ", ");
+        w_col(r, &e, r->t->pk[k]);
+    }
+    pd_add(&e, ") FILTER (WHERE ");
+    w_col(r, &e, i);
+    pd_add(&e, " < ");
+    pd_param_f64(&e, c->lower);
+    pd_add(&e, " OR ");
+    w_col(r, &e, i);
+    pd_add(&e, " > ");
+    pd_param_f64(&e, c->upper);
+    pd_add(&e, ")");
+    pd_free(&middle);
+    return agg_add(b, &e);
+}
+
+/* cs_outliers's answer "count<TAB>[keys]": the count, and the keys into *keys. */
+static int parse_outliers_func(struct pd_run *r, const struct cs_qval *v, size_t i, uint64_t *count, json_t **keys)
+{
+    const char *text = v->type == CS_TYPE_TEXT ? v->text : NULL, *tab = text ? strchr(text, '\t') : NULL;
+    *count = 0;
+    *keys = NULL;
+    if (r->explain != NULL) { /* a stand-in answer: show the statement only */
+        *count = 1;
+        return (*keys = json_array()) == NULL ? pd_oom(r) : 0;
+    }
+    if (tab == NULL || (*count = strtoull(text, NULL, 10), (*keys = json_loads(tab + 1, 0, NULL)) == NULL) ||
+        !json_is_array(*keys)) {
+        json_decref(*keys);
+        *keys = NULL;
+        return cs_err_set(r->err, CS_ESOURCE, "table %s (pushdown): unreadable cs_outliers answer for %s",
+                          r->t->schema->table, col_info(r, i)->name);
+    }
+    return 0;
+}
+
+/* ORDER BY of column i's outliers, the most extreme first. */
+static void w_extreme_order(struct pd_run *r, struct pd_sql *order, size_t i)
+{
+    const struct pd_col *c = &r->cols[i];
+    pd_add(order, "CASE WHEN ");
+    w_dbl(r, order, i);
+    pd_add(order, " < ");
+    pd_param_f64(order, c->lower);
+    pd_add(order, " THEN ");
+    pd_param_f64(order, c->lower);
+    pd_add(order, " - ");
+    w_dbl(r, order, i);
+    pd_add(order, " ELSE ");
+    w_dbl(r, order, i);
+    pd_add(order, " - ");
+    pd_param_f64(order, c->upper);
+    pd_add(order, " END DESC");
+}
+
+/* Sample keys of column i's outliers, the most extreme values first. */
+static int outlier_sample_keys(struct pd_run *r, size_t i, json_t **keys)
+{
+    const struct pd_col *c = &r->cols[i];
+    struct pd_sql cond = {0}, order = {0};
+    w_outside(r, &cond, i, c->lower, c->upper);
+    w_extreme_order(r, &order, i);
+    return sample_keys(r, &cond, &order, keys);
+}
+
 static int run_outliers(struct pd_run *r, const struct pd_agg *a)
 {
     int rc = outlier_stats(r, a);
     struct pd_agg b = {0};
     size_t n = r->t->schema->ncols;
+    int funcs = pd_sqlite_funcs(r->t->src);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct pd_col *c = &r->cols[i];
         c->outside = -1;
@@ -892,6 +1039,10 @@ static int run_outliers(struct pd_run *r, const struct pd_agg *a)
                    col_info(r, i)->name);
             continue;
         }
+        if (funcs) {
+            c->outside = add_outliers_func(r, &b, i);
+            continue;
+        }
         struct pd_sql e = {0};
         w_outside(r, &e, i, c->lower, c->upper);
         c->outside = add_count_if(r, &b, &e);
@@ -900,9 +1051,16 @@ static int run_outliers(struct pd_run *r, const struct pd_agg *a)
         rc = agg_run(r, &b);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct pd_col *c = &r->cols[i];
-        uint64_t cnt = c->outside >= 0 ? agg_u64(&b, c->outside) : 0;
-        if (cnt == 0)
+        json_t *keys = NULL;
+        uint64_t cnt = 0;
+        if (c->outside >= 0 && funcs)
+            rc = parse_outliers_func(r, &b.vals[c->outside], i, &cnt, &keys);
+        else if (c->outside >= 0)
+            cnt = agg_u64(&b, c->outside);
+        if (rc != 0 || cnt == 0) {
+            json_decref(keys);
             continue;
+        }
         double far = c->lower - c->v_min >= c->v_max - c->upper ? c->v_min : c->v_max;
         char msg[768], pct[16], lo[48], hi[48], fs[48], thr[48];
         plug_fmt_pct(pct, sizeof(pct), cnt, c->v_n);
@@ -915,24 +1073,7 @@ static int run_outliers(struct pd_run *r, const struct pd_agg *a)
                  "the most extreme is %s.",
                  col_info(r, i)->name, (unsigned long long)cnt, (unsigned long long)c->v_n, pct, lo, hi, thr,
                  method_phrase(c->method), fs);
-        /* Sample keys: the most extreme values first. */
-        struct pd_sql cond = {0}, order = {0};
-        w_outside(r, &cond, i, c->lower, c->upper);
-        pd_add(&order, "CASE WHEN ");
-        w_dbl(r, &order, i);
-        pd_add(&order, " < ");
-        pd_param_f64(&order, c->lower);
-        pd_add(&order, " THEN ");
-        pd_param_f64(&order, c->lower);
-        pd_add(&order, " - ");
-        w_dbl(r, &order, i);
-        pd_add(&order, " ELSE ");
-        w_dbl(r, &order, i);
-        pd_add(&order, " - ");
-        pd_param_f64(&order, c->upper);
-        pd_add(&order, " END DESC");
-        json_t *keys;
-        if ((rc = sample_keys(r, &cond, &order, &keys)) != 0)
+        if (keys == NULL && (rc = outlier_sample_keys(r, i, &keys)) != 0)
             break;
         struct pd_finding f = {.check = "outlier", .column = col_info(r, i)->name, .kind = METHOD_NAME[c->method],
                                .message = msg, .count = cnt, .total = c->v_n, .threshold = c->threshold,
@@ -940,6 +1081,99 @@ static int run_outliers(struct pd_run *r, const struct pd_agg *a)
         rc = emit(r, &f, keys);
     }
     agg_free(&b);
+    return rc;
+}
+
+/* ---- Lua rules with a SQL predicate (pushdown_rules.h) -------------------------------- */
+
+/* A statement that reads no row but makes the database check the predicates (types, functions), so
+ * that a predicate it refuses sends its rule back to the rows instead of failing round A. */
+static int rules_probe(struct pd_run *r, const size_t *only)
+{
+    struct pd_sql q = {0};
+    struct cs_qresult res;
+    pd_add(&q, "SELECT COUNT(*)");
+    q.ncols = 1;
+    from_clause(r, &q);
+    pd_add(&q, " WHERE 1 = 0 AND (");
+    for (size_t k = 0; k < pd_rules_count(r->rules); k++) {
+        if (only != NULL && k != *only)
+            continue;
+        pd_add(&q, only == NULL && k > 0 ? " OR " : "");
+        pd_rules_cond(r->rules, k, &q);
+    }
+    pd_add(&q, ")");
+    int rc = pd_exec(r, &q, 1, &res);
+    pd_free(&q);
+    cs_qresult_free(&res);
+    return rc;
+}
+
+/* Compile the predicates of the table's rules and probe them: all in one statement, one by one when that fails. */
+static int rules_prepare(struct pd_run *r)
+{
+    if (r->t->rules == NULL || r->explain != NULL)
+        return 0;
+    int rc = pd_rules_new(r->t, &r->rules, r->err);
+    size_t n = pd_rules_count(r->rules);
+    if (rc != 0 || n == 0)
+        return rc;
+    if ((r->rule_slot = calloc(n, sizeof(long))) == NULL)
+        return pd_oom(r);
+    if ((rc = rules_probe(r, NULL)) != CS_ESOURCE)
+        return rc;
+    for (size_t k = 0; k < n; k++)
+        if ((rc = rules_probe(r, &k)) == CS_ESOURCE)
+            pd_rules_refused(r->rules, k, r->err->msg);
+        else if (rc != 0)
+            return rc;
+    return 0;
+}
+
+/* Round A: one countif per predicate. */
+static void rules_round_a(struct pd_run *r, struct pd_agg *a)
+{
+    for (size_t k = 0; k < pd_rules_count(r->rules); k++) {
+        struct pd_sql cond = {0};
+        r->rule_slot[k] = -1;
+        if (pd_rules_is_refused(r->rules, k))
+            continue;
+        pd_rules_cond(r->rules, k, &cond);
+        r->rule_slot[k] = add_count_if(r, a, &cond);
+    }
+}
+
+/* After the built-in checks: the predicates' counts and sample rows go to the rules pass, the rules
+ * without one read the rows (only their columns), and the pass adds every rule's finding. */
+static int rules_finish(struct pd_run *r, const struct pd_agg *a)
+{
+    const struct cs_pd_table *t = r->t;
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < pd_rules_count(r->rules); k++) {
+        if (r->rule_slot[k] < 0)
+            continue;
+        uint64_t n = agg_u64(a, r->rule_slot[k]);
+        struct cs_qresult res = {0};
+        if (n > 0) {
+            struct pd_sql q = {0};
+            pd_rules_sample_sql(r->rules, k, &q);
+            rc = pd_exec(r, &q, PD_SAMPLES, &res);
+            pd_free(&q);
+        }
+        if (rc == 0)
+            rc = pd_rules_deliver(r->rules, k, n, n > 0 ? &res : NULL, r->err);
+        cs_qresult_free(&res);
+    }
+    if (rc == 0 && cs_rules_pass_needs_rows(t->rules)) {
+        uint64_t rows = 0;
+        cs_log(CS_LOG_INFO, "pushdown", "table %s: Lua rules without a sql predicate read the rows (their columns only)",
+               t->schema->table);
+        rc = cs_rules_pass_stream(t->rules, t->src, t->pk, t->npk, t->opts, &rows, r->err);
+    } else if (rc == 0) {
+        cs_rules_pass_set_total(t->rules, r->rows);
+    }
+    if (rc == 0 && cs_rules_pass_finish(t->rules) != 0)
+        rc = pd_oom(r);
     return rc;
 }
 
@@ -1004,17 +1238,21 @@ static int round_a(struct pd_run *r, struct pd_agg *a, long *rows_slot, long *gu
             outlier_round_a(r, a, i);
         }
     }
+    if (r->rules != NULL)
+        rules_round_a(r, a);
     return agg_run(r, a);
 }
 
 static int pd_run_all(struct pd_run *r, int *handled)
 {
     struct pd_agg a = {0};
-    long rows_slot, guard_slot;
+    long rows_slot = -1, guard_slot = -1;
     *handled = 0;
     if ((r->cols = calloc(r->t->schema->ncols + 1, sizeof(*r->cols))) == NULL)
         return pd_oom(r);
-    int rc = round_a(r, &a, &rows_slot, &guard_slot);
+    int rc = rules_prepare(r);
+    if (rc == 0)
+        rc = round_a(r, &a, &rows_slot, &guard_slot);
     if (rc == 0 && r->explain == NULL && agg_u64(&a, guard_slot) > 0) {
         cs_log(r->loglevel, "pushdown",
                "table %s: %" PRIu64 " rows hold text or fractions in numeric columns (SQLite storage classes); "
@@ -1032,6 +1270,8 @@ static int pd_run_all(struct pd_run *r, int *handled)
         rc = emit_negative(r, &a);
     if (rc == 0 && r->do_outlier)
         rc = run_outliers(r, &a);
+    if (rc == 0 && r->t->rules != NULL && r->explain == NULL)
+        rc = rules_finish(r, &a);
     agg_free(&a);
     if (rc == 0)
         *handled = 1;
@@ -1067,6 +1307,28 @@ static int pick_checks(struct pd_run *r, const char **unknown)
 static void pd_run_free(struct pd_run *r)
 {
     free(r->cols);
+    pd_rules_free(r->rules);
+    free(r->rule_slot);
+}
+
+/* Does `mode` send t to the database?  auto: any dialect but SQLite, and SQLite tables above
+ * source.pushdown_rows.  Logs why not at lvl when the dialect is unknown. */
+static int pd_wanted(const struct cs_pd_table *t, int mode, int lvl)
+{
+    if (mode == CS_SCAN_STREAM)
+        return 0;
+    if (t->dialect == CS_DIALECT_GENERIC) {
+        cs_log(lvl, "pushdown", "table %s: the database's SQL dialect is unknown; streaming", t->schema->table);
+        return 0;
+    }
+    if (mode == CS_SCAN_AUTO && t->dialect == CS_DIALECT_SQLITE) {
+        /* Streaming a local file is 3-5 times faster than SQLite's aggregate queries
+         * (BENCHMARKS.md), so only a configured row count sends SQLite tables down. */
+        uint64_t limit = t->cfg ? t->cfg->pushdown_rows : 0, n = 0;
+        if (limit == 0 || cs_source_count(t->src, t->schema, &n, NULL) != 0 || n <= limit)
+            return 0;
+    }
+    return 1;
 }
 
 int cs_pushdown_table(const struct cs_pd_table *t, int mode, uint64_t *rows, int *handled, struct cs_err *err)
@@ -1080,21 +1342,12 @@ int cs_pushdown_table(const struct cs_pd_table *t, int mode, uint64_t *rows, int
         return 0;
     int lvl = mode == CS_SCAN_PUSHDOWN ? CS_LOG_WARNING : CS_LOG_INFO;
     r.loglevel = lvl;
-    if (t->dialect == CS_DIALECT_GENERIC) {
-        cs_log(lvl, "pushdown", "table %s: the database's SQL dialect is unknown; streaming", table);
-        return 0;
-    }
     if (!pick_checks(&r, &unknown)) {
         cs_log(lvl, "pushdown", "table %s: check %s has no SQL form; streaming the table", table, unknown);
         return 0;
     }
-    if (mode == CS_SCAN_AUTO && t->dialect == CS_DIALECT_SQLITE) {
-        /* Streaming a local file is 3-5 times faster than SQLite's aggregate queries
-         * (BENCHMARKS.md), so only a configured row count sends SQLite tables down. */
-        uint64_t limit = t->cfg ? t->cfg->pushdown_rows : 0, n = 0;
-        if (limit == 0 || cs_source_count(t->src, t->schema, &n, NULL) != 0 || n <= limit)
-            return 0;
-    }
+    if (!pd_wanted(t, mode, lvl))
+        return 0;
     int rc = pd_run_all(&r, handled);
     if (rc == 0 && *handled)
         *rows = r.rows;
@@ -1119,5 +1372,111 @@ int cs_pushdown_explain(const struct cs_pd_table *t, char **out, struct cs_err *
     else
         free(text.s);
     free(text.p);
+    return rc;
+}
+
+/* ---- table profiles (profile.h) ---------------------------------------------------- */
+
+/* One pseudo-column per outlier method, so the statistics rounds above compute every statistic of
+ * a profile: z-score gives mean and sd, IQR the quartiles, MAD the median and MAD. */
+static const int PROFILE_METHODS[] = {CS_OUTLIER_ZSCORE, CS_OUTLIER_IQR, CS_OUTLIER_MAD};
+#define NPROFILE_METHODS (sizeof(PROFILE_METHODS) / sizeof(PROFILE_METHODS[0]))
+
+/* Column i (fewer than MIN_VALUES usable values, which the rounds leave unjudged) profiled by stats.c
+ * itself from its few values, read in scan order as streaming reads them. */
+static int small_profile(struct pd_run *r, size_t i, struct cs_profile *out)
+{
+    struct pd_sql q = {0};
+    struct cs_qresult res;
+    const struct cs_column_info *ci = col_info(r, i);
+    pd_add(&q, "SELECT ");
+    w_col(r, &q, i);
+    q.ncols = 1;
+    from_clause(r, &q);
+    pd_add(&q, " WHERE ");
+    w_usable(r, &q, i);
+    int rc = pd_exec(r, &q, MIN_VALUES, &res);
+    pd_free(&q);
+    if (rc != 0)
+        return rc;
+    uint8_t nulls[MIN_VALUES] = {0};
+    int64_t i64[MIN_VALUES] = {0};
+    double f64[MIN_VALUES] = {0};
+    size_t n = res.nrows < MIN_VALUES ? res.nrows : MIN_VALUES;
+    for (size_t k = 0; k < n; k++) {
+        const struct cs_qval *v = &res.v[k * res.ncols];
+        nulls[k] = v->type == 0 ? CS_CELL_NULL : CS_CELL_VALUE;
+        i64[k] = v->type == CS_TYPE_INT64 ? v->i64 : (int64_t)v->f64;
+        f64[k] = v->type == CS_TYPE_INT64 ? (double)v->i64 : v->f64;
+    }
+    struct cs_column col = {.name = ci->name, .type = ci->type, .nulls = nulls, .i64 = i64, .f64 = f64};
+    struct cs_batch b = {.nrows = n, .ncols = 1, .cols = &col};
+    struct cs_stats *st = cs_stats_new(NULL, NULL, NULL);
+    if (st == NULL || cs_stats_add(st, &b, 0, ci->policy) != 0 || cs_stats_profile(st, out) != 0)
+        rc = pd_oom(r);
+    cs_stats_free(st);
+    cs_qresult_free(&res);
+    return rc;
+}
+
+/* The profile of real column j from its pseudo-columns' statistics. */
+static int profile_of(struct pd_run *r, size_t j, struct cs_profile *out)
+{
+    const struct pd_col *z = &r->cols[j * NPROFILE_METHODS], *q = z + 1, *m = z + 2;
+    memset(out, 0, sizeof(*out));
+    out->struct_size = sizeof(*out);
+    out->count = z->v_n;
+    if (z->v_n == 0)
+        return 0; /* as cs_stats_profile: an empty column profiles as zeros */
+    if (z->v_n < MIN_VALUES)
+        return small_profile(r, j * NPROFILE_METHODS, out);
+    out->mean = z->v_mean, out->sd = z->v_sd, out->min = z->v_min, out->max = z->v_max;
+    out->q1 = q->v_q1, out->q3 = q->v_q3, out->median = m->v_med, out->mad = m->v_mad;
+    return 0;
+}
+
+int cs_pushdown_profiles(const struct cs_pd_table *t, int mode, const size_t *cols, size_t n, struct cs_profile *out,
+                         int *handled, struct cs_err *err)
+{
+    int lvl = mode == CS_SCAN_PUSHDOWN ? CS_LOG_WARNING : CS_LOG_INFO;
+    *handled = 0;
+    if (n == 0 || !pd_wanted(t, mode, lvl))
+        return 0;
+    size_t m = n * NPROFILE_METHODS;
+    struct cs_colmeta *cm = calloc(m + 1, sizeof(*cm));
+    struct cs_column_info *inf = calloc(m + 1, sizeof(*inf));
+    struct cs_column_policy *pol = calloc(m + 1, sizeof(*pol));
+    struct cs_schema xs = {.table = t->schema->table, .ncols = m, .cols = cm};
+    struct cs_pd_table xt = {.src = t->src, .dialect = t->dialect, .cfg = t->cfg, .tc = t->tc, .schema = &xs,
+                             .infos = inf};
+    struct pd_run r = {.t = &xt, .d = t->dialect, .err = err, .loglevel = lvl, .do_outlier = 1};
+    struct pd_agg a = {0};
+    long rows_slot = -1, guard_slot = -1;
+    int rc = cm && inf && pol && (r.cols = calloc(m + 1, sizeof(*r.cols))) != NULL ? 0 : pd_oom(&r);
+    for (size_t x = 0; rc == 0 && x < m; x++) {
+        size_t c = cols[x / NPROFILE_METHODS];
+        cm[x] = t->schema->cols[c];
+        inf[x] = t->infos[c];
+        pol[x] = *t->infos[c].policy;
+        pol[x].outlier_method = PROFILE_METHODS[x % NPROFILE_METHODS];
+        inf[x].policy = &pol[x];
+        inf[x].is_key = 0;
+    }
+    if (rc == 0)
+        rc = round_a(&r, &a, &rows_slot, &guard_slot);
+    if (rc == 0 && agg_u64(&a, guard_slot) > 0)
+        cs_log(lvl, "pushdown", "table %s: numeric columns hold text or fractions (SQLite storage classes); "
+               "its profile is built by streaming", t->schema->table);
+    else if (rc == 0 && (rc = outlier_stats(&r, &a)) == 0)
+        *handled = 1;
+    for (size_t j = 0; rc == 0 && *handled && j < n; j++)
+        rc = profile_of(&r, j, &out[j]);
+    if (rc != 0)
+        *handled = 0;
+    agg_free(&a);
+    free(r.cols);
+    free(cm);
+    free(inf);
+    free(pol);
     return rc;
 }

@@ -10,10 +10,18 @@
 ** cs_severity_of, the same path as the host's emit); the run says
 ** "mode": "pushdown".  docs/pushdown.md has the SQL per check and dialect.
 **
+** Lua row rules that declare a SQL predicate (rule{sql = ...}) are counted
+** in the same aggregate round, with sample rows by LIMIT 10 that the rule's
+** own function reads for the message; the other rules of the table read
+** the rows, and only the columns they use (cs_rules_pass_stream).
+**
 ** Where a table cannot be checked exactly in SQL (a check plugin that is
 ** not one of the four built-ins, SQLite columns holding text in a numeric
-** column, Lua rules on the table, a reader without aggregate queries), the
-** table is streamed instead and a log line says why.
+** column, a reader without aggregate queries), the table is streamed
+** instead and a log line says why.
+**
+** cs_pushdown_profiles computes the table profiles of customer runs
+** (profile.h) with the same statistics rounds as the outlier check.
 **
 ** Why the SQL lives here and not in the plugins: see docs/pushdown.md
 ** ("Where the SQL lives").
@@ -24,10 +32,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "creditsense/check.h"
 #include "dialect.h"
 #include "engine.h"
 #include "plugin.h"
 #include "source.h"
+
+struct cs_rules_pass;
 
 /** How a table scan reads (cs_scan_opts.scan_mode). */
 enum cs_scan_mode { CS_SCAN_STREAM = 0, CS_SCAN_PUSHDOWN = 1, CS_SCAN_AUTO = 2 };
@@ -47,6 +58,8 @@ struct cs_pd_table {
     size_t npk;
     const struct cs_registry *reg;     /* the loaded checks; NULL: all four built-ins */
     struct cs_run *run;                /* findings go here */
+    struct cs_rules_pass *rules;       /* the table's Lua rules (rules.h), or NULL; finished by a handled run */
+    const struct cs_scan_opts *opts;   /* progress and cancellation of the rules' row pass; may be NULL */
 };
 
 /**
@@ -66,5 +79,17 @@ int cs_pushdown_table(const struct cs_pd_table *t, int mode, uint64_t *rows, int
  * debugging.  *out is malloc'ed.
  */
 int cs_pushdown_explain(const struct cs_pd_table *t, char **out, struct cs_err *err);
+
+/**
+ * Profiles (struct cs_profile: count, mean, sd, min, max, quartiles,
+ * median, MAD) of the columns cols[0..n-1] of t (numeric, usable values as
+ * their policies say), computed in the database when `mode` asks for it
+ * (the same rule as cs_pushdown_table's: auto pushes non-SQLite dialects
+ * and SQLite tables above source.pushdown_rows).  out has n entries.
+ * *handled 0: build them by streaming (a log line says why when pushdown
+ * was asked for).  Errors are the database's (CS_ESOURCE) or CS_ENOMEM.
+ */
+int cs_pushdown_profiles(const struct cs_pd_table *t, int mode, const size_t *cols, size_t n, struct cs_profile *out,
+                         int *handled, struct cs_err *err);
 
 #endif

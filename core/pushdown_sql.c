@@ -200,3 +200,9 @@ const char *pd_trim_fn(enum cs_dialect d)
 {
     return d == CS_DIALECT_POSTGRES ? "btrim" : "TRIM";
 }
+
+int pd_sqlite_funcs(const struct cs_source *src)
+{
+    /* cs_sqlite_open registers them on every native connection; explain (src NULL) and ODBC have none */
+    return src != NULL && strcmp(cs_source_kind(src), "sqlite-native") == 0;
+}

@@ -11,7 +11,8 @@
 ** the table the file passed have no effect) and its declarations into a
 ** struct cs_rule_meta.  While the rule is being validated its C-side
 ** declarations live in the loader's `pending` slot, so an error raised
-** half-way leaks nothing.
+** half-way leaks nothing.  A row rule's `sql` predicate is parsed here
+** already (cs_rule_sql_check), so `rules check` names a bad one at its line.
 **
 ** The catalogue compares what is on disk with its current snapshot on each
 ** refresh (reading a few small files costs far less than a scan, and
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -48,8 +50,8 @@
 
 static const char LOADER_KEY = 'L'; /* registry key (its address): the file being loaded */
 
-static const char *const RULE_FIELDS[] = {"name",    "description", "table",     "tables", "columns",
-                                          "severity", "row",        "aggregate", "customer", NULL};
+static const char *const RULE_FIELDS[] = {"name",     "description", "table",     "tables",   "columns",
+                                          "severity", "row",         "aggregate", "customer", "sql",     NULL};
 static const char *const AGGREGATE_FIELDS[] = {"init", "row", "finish", NULL};
 
 struct load_ctx {
@@ -135,6 +137,7 @@ void cs_rule_meta_clear(struct cs_rule_meta *m)
         free(m->tables[i].name);
     }
     free(m->tables);
+    free(m->sql);
     memset(m, 0, sizeof(*m));
     m->ref = LUA_NOREF;
 }
@@ -373,6 +376,32 @@ static void take_columns(lua_State *L, int spec, struct cs_rule_meta *m)
     lua_pop(L, 1);
 }
 
+/* sql = "predicate": row rules only, checked against every table's declared columns (pushdown_rules.c). */
+static void take_sql(lua_State *L, int spec, struct cs_rule_meta *m)
+{
+    int t = lua_getfield(L, spec, "sql");
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (t != LUA_TSTRING)
+        rule_error(L, m, "'sql' must be a string: a SQL condition true for the rows the row function reports");
+    if (m->kind != CS_RULE_ROW)
+        rule_error(L, m, "'sql' is for row rules only: an %s rule needs every row in Lua",
+                   cs_rule_kind_name(m->kind));
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    char msg[300];
+    if (strlen(text) != len)
+        rule_error(L, m, "sql: contains a NUL byte");
+    for (size_t i = 0; i < m->ntables; i++)
+        if (cs_rule_sql_check(text, &m->tables[i], msg, sizeof(msg)) != 0)
+            rule_error(L, m, "%s%s%s%s", msg, m->ntables > 1 ? " (table " : "", m->ntables > 1 ? m->tables[i].name : "",
+                       m->ntables > 1 ? ")" : "");
+    m->sql = dup_or_raise(L, text, len);
+    lua_pop(L, 1);
+}
+
 static int api_rule(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &LOADER_KEY);
@@ -391,6 +420,7 @@ static int api_rule(lua_State *L)
     take_functions(L, 1, m); /* leaves the functions table at index 2 */
     take_tables(L, 1, m);
     take_columns(L, 1, m);
+    take_sql(L, 1, m);
     lua_Debug ar;
     if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
         m->line = ar.currentline;
@@ -853,6 +883,7 @@ static int install(struct cs_rules *r, struct listing *l)
     }
     s->refs = 1;
     s->generation = ++r->generation;
+    s->loaded_at = (double)time(NULL);
     s->dir_errno = l->dir_errno;
     s->files = l->files;
     s->nfiles = l->n;

@@ -29,6 +29,14 @@
 **      the table does not have) is stopped, logged, and reported as a
 **      finding of kind "error" naming file:line, and everything else runs.
 **
+**   4. Pushdown (pushdown.c, pushdown_rules.c): a row rule may declare a SQL
+**      predicate (rule{sql = "..."}).  A table checked in the database asks
+**      the pass for its rules, answers those with a predicate in SQL
+**      (cs_rules_pass_answer: the count, and the sample rows, which the
+**      rule's own function reads for the message), streams only the
+**      columns the other rules read (cs_rules_pass_stream), and finishes
+**      the pass as usual: the findings read the same either way.
+**
 ** The Lua side of the API and its sandbox are documented in lua/README.md.
 */
 #ifndef CS_RULES_H
@@ -62,6 +70,7 @@ struct cs_rule_meta {
     int severity;
     struct cs_rule_table *tables;
     size_t ntables;
+    char *sql; /* row rules: the SQL predicate of rule{sql = ...}, NULL when none */
     int ref; /* registry reference of the rule's functions in the loading state (machines only) */
 };
 
@@ -88,6 +97,7 @@ struct cs_rule_file {
 struct cs_rules_snapshot {
     int refs; /* atomic */
     uint64_t generation;
+    double loaded_at; /* unix seconds when it was built */
     char *dir;
     int dir_errno; /* 0, or why the directory could not be listed (ENOENT: it does not exist) */
     struct cs_rule_file *files;
@@ -146,6 +156,15 @@ const char *cs_rule_kind_name(int kind);
 int cs_rule_resolve_columns(const struct cs_rule_meta *rule, const struct cs_rule_table *t,
                             const struct cs_schema *schema, size_t *idx, char *msg, size_t size);
 
+/**
+ * Check a rule's SQL predicate for table t of the rule (pushdown_rules.c):
+ * one boolean expression over t's declared columns, with numbers, 'text',
+ * comparisons, + - * /, AND OR NOT, IS [NOT] NULL, [NOT] IN (...),
+ * [NOT] BETWEEN, CASE and the functions ABS and COALESCE; no statement,
+ * ';' or comment.  Returns 0, or -1 with "sql: ..." in msg.
+ */
+int cs_rule_sql_check(const char *sql, const struct cs_rule_table *t, char *msg, size_t size);
+
 /* ---- loading files into a sandbox (rules.c; used by snapshots and machines) ---- */
 
 struct cs_rule_list {
@@ -202,6 +221,41 @@ void cs_rules_pass_batch(struct cs_rules_pass *p, const struct cs_batch *b);
 /** Finish the rules and add their findings to the run.  0, or CS_ENOMEM. */
 int cs_rules_pass_finish(struct cs_rules_pass *p);
 void cs_rules_pass_free(struct cs_rules_pass *p);
+
+/* ---- passes answered in the database (pushdown.c) ---- */
+
+/** Number of rules in the pass (index i below is 0 .. size-1). */
+size_t cs_rules_pass_size(const struct cs_rules_pass *p);
+/**
+ * Rule i: its declaration; *t its entry for the pass's table and *idx the
+ * schema index of each of t's columns.  NULL when the rule is already
+ * stopped or answered.
+ */
+const struct cs_rule_meta *cs_rules_pass_rule(const struct cs_rules_pass *p, size_t i,
+                                              const struct cs_rule_table **t, const size_t **idx);
+/** Stop rule i: it is reported as a rule error with msg (file:line is added). */
+void cs_rules_pass_stop(struct cs_rules_pass *p, size_t i, const char *msg);
+/**
+ * Rule i was answered in SQL: `count` rows of the table offend.  rows (may
+ * be NULL) holds up to 10 of them, in schema layout (every column the
+ * rule and the key need is filled): the rule's row function reads them as
+ * it would while streaming, which gives the samples and the first case's
+ * message.  keyed 0: the table has no key, so no samples.  A row the
+ * function does not report is logged (the predicate and the function
+ * disagree); the count stays the database's.  0, or CS_ENOMEM.
+ */
+int cs_rules_pass_answer(struct cs_rules_pass *p, size_t i, uint64_t count, const struct cs_batch *rows, int keyed);
+/** Does any rule of the pass still need the table's rows? */
+int cs_rules_pass_needs_rows(const struct cs_rules_pass *p);
+/**
+ * Read only the columns the rules still needing rows use (plus the key
+ * columns keys[0..nkeys-1]) and run those rules over them.  *rows: rows
+ * read.  Progress and cancellation as cs_scan_opts says (o may be NULL).
+ */
+int cs_rules_pass_stream(struct cs_rules_pass *p, struct cs_source *src, const size_t *keys, size_t nkeys,
+                         const struct cs_scan_opts *o, uint64_t *rows, struct cs_err *err);
+/** The table's row count, for a pass whose rules were all answered in SQL (messages say "of N rows"). */
+void cs_rules_pass_set_total(struct cs_rules_pass *p, uint64_t total);
 
 /** Start collecting a customer's rows for customer rules. */
 void cs_rules_customer_begin(struct cs_rules_vm *vm);

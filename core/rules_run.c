@@ -15,6 +15,13 @@
 ** with its "file:line: message", the key of the row it failed on, and a log
 ** line; at the end it is reported as a finding of kind "error".
 **
+** Pushdown.  A table checked in the database (pushdown.c) answers the
+** rules with a SQL predicate itself: cs_rules_pass_answer takes the count
+** and runs the rule's own row function over the (at most 10) sample rows,
+** so samples and the first message are what streaming would give; the
+** rules still needing rows read only their columns (cs_rules_pass_stream,
+** which places them at their schema index so keys and rules find them).
+**
 ** Customer runs.  While a customer's tables are read, the rows of tables
 ** that customer rules read are kept in C (a customer has few rows); after
 ** the last table each customer rule gets fresh Lua tables of its own
@@ -81,6 +88,7 @@ struct pass_rule {
     json_t *first_key;
     char *error; /* dead: "file:line: message" */
     json_t *error_key;
+    int answered; /* counted in the database (cs_rules_pass_answer): no rows to read */
 };
 
 struct cs_rules_pass {
@@ -517,7 +525,7 @@ void cs_rules_pass_batch(struct cs_rules_pass *p, const struct cs_batch *b)
     for (size_t i = 0; i < p->n; i++) {
         struct pass_rule *pr = &p->r[i];
         char msg[CS_ERR_MSG];
-        if (pr->error != NULL)
+        if (pr->error != NULL || pr->answered)
             continue;
         struct rows_ctx c = {.p = p, .pr = pr, .b = b};
         if (cs_sandbox_run(p->vm->sb, rows_p, &c, msg, sizeof(msg)) != LUA_OK)
@@ -573,7 +581,9 @@ static void row_message(const struct cs_rules_pass *p, const struct pass_rule *p
     int n = snprintf(out, size, "%.*s: %s of %s rows (%.2f%%).", (int)dl, pr->m->description,
                      cs_report_thousands(pr->count, cnt, sizeof(cnt)), cs_report_thousands(p->total, tot, sizeof(tot)),
                      p->total ? 100.0 * (double)pr->count / (double)p->total : 0.0);
-    if (pr->first_msg != NULL && n > 0 && (size_t)n < size) {
+    if (pr->first_msg != NULL && pr->first_key == NULL && n > 0 && (size_t)n < size) {
+        snprintf(out + n, size - (size_t)n, " First case: %s", pr->first_msg); /* counted in SQL, no key */
+    } else if (pr->first_msg != NULL && n > 0 && (size_t)n < size) {
         key_text(pr->first_key, key, sizeof(key));
         snprintf(out + n, size - (size_t)n, " First case, key %s: %s", key, pr->first_msg);
     }
@@ -639,6 +649,122 @@ void cs_rules_pass_free(struct cs_rules_pass *p)
     }
     free(p->r);
     free(p);
+}
+
+/* ---- passes answered in the database ----------------------------------------------------- */
+
+size_t cs_rules_pass_size(const struct cs_rules_pass *p)
+{
+    return p != NULL ? p->n : 0;
+}
+
+const struct cs_rule_meta *cs_rules_pass_rule(const struct cs_rules_pass *p, size_t i,
+                                              const struct cs_rule_table **t, const size_t **idx)
+{
+    const struct pass_rule *pr = &p->r[i];
+    if (pr->error != NULL || pr->answered)
+        return NULL;
+    *t = pr->t;
+    *idx = pr->idx;
+    return pr->m;
+}
+
+void cs_rules_pass_stop(struct cs_rules_pass *p, size_t i, const char *msg)
+{
+    if (p->r[i].error == NULL)
+        kill_rule(p, &p->r[i], msg, NULL, 0);
+}
+
+int cs_rules_pass_answer(struct cs_rules_pass *p, size_t i, uint64_t count, const struct cs_batch *rows, int keyed)
+{
+    struct pass_rule *pr = &p->r[i];
+    pr->answered = 1;
+    if (rows != NULL && rows->nrows > 0 && pr->error == NULL) {
+        /* The function reads the sample rows as it would while streaming: samples and the first message. */
+        struct rows_ctx c = {.p = p, .pr = pr, .b = rows};
+        char msg[CS_ERR_MSG];
+        if (cs_sandbox_run(p->vm->sb, rows_p, &c, msg, sizeof(msg)) != LUA_OK)
+            kill_rule(p, pr, msg, keyed ? rows : NULL, c.row);
+        else if (pr->count < rows->nrows)
+            cs_log(CS_LOG_WARNING, "rules", "%s:%d: rule '%s': its row function does not report %llu of the %zu "
+                   "sample rows its sql predicate matches in %s; the two disagree (the count is the predicate's)",
+                   pr->m->file, pr->m->line, pr->m->name, (unsigned long long)(rows->nrows - pr->count), rows->nrows,
+                   p->t.schema->table);
+    }
+    pr->count = count;
+    if (!keyed) { /* without a key the samples would be positions in the sample query, not in the table */
+        if (json_array_clear(pr->samples) != 0)
+            return CS_ENOMEM;
+        json_decref(pr->first_key);
+        pr->first_key = NULL;
+    }
+    return 0;
+}
+
+int cs_rules_pass_needs_rows(const struct cs_rules_pass *p)
+{
+    for (size_t i = 0; p != NULL && i < p->n; i++)
+        if (p->r[i].error == NULL && !p->r[i].answered)
+            return 1;
+    return 0;
+}
+
+void cs_rules_pass_set_total(struct cs_rules_pass *p, uint64_t total)
+{
+    if (p != NULL)
+        p->total = total;
+}
+
+/* The columns the unanswered rules read, plus the keys, in schema order. */
+static size_t stream_columns(const struct cs_rules_pass *p, const size_t *keys, size_t nkeys, size_t *sel)
+{
+    size_t ncols = p->t.schema->ncols, n = 0;
+    uint8_t *want = calloc(ncols + 1, 1);
+    if (want == NULL)
+        return 0;
+    for (size_t k = 0; k < nkeys; k++)
+        want[keys[k]] = 1;
+    for (size_t i = 0; i < p->n; i++)
+        for (size_t k = 0; p->r[i].error == NULL && !p->r[i].answered && k < p->r[i].t->ncols; k++)
+            want[p->r[i].idx[k]] = 1;
+    for (size_t i = 0; i < ncols; i++)
+        if (want[i])
+            sel[n++] = i;
+    free(want);
+    return n;
+}
+
+int cs_rules_pass_stream(struct cs_rules_pass *p, struct cs_source *src, const size_t *keys, size_t nkeys,
+                         const struct cs_scan_opts *o, uint64_t *rows, struct cs_err *err)
+{
+    const struct cs_schema *schema = p->t.schema;
+    size_t *sel = calloc(schema->ncols + 1, sizeof(size_t));
+    struct cs_column *view = calloc(schema->ncols + 1, sizeof(*view)); /* batch columns at their schema index */
+    struct cs_cursor *cur = NULL;
+    const struct cs_batch *b;
+    *rows = 0;
+    int rc = sel && view ? 0 : cs_err_set(err, CS_ENOMEM, "out of memory");
+    struct cs_select s = {.schema = schema, .cols = sel};
+    if (rc == 0 && (s.ncols = stream_columns(p, keys, nkeys, sel)) == 0)
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = cs_source_select(src, &s, &cur, err);
+    while (rc == 0 && (rc = cs_cursor_next(cur, &b, err)) == 1) {
+        rc = 0;
+        for (size_t j = 0; j < s.ncols; j++)
+            view[sel[j]] = b->cols[j];
+        struct cs_batch full = {.nrows = b->nrows, .ncols = schema->ncols, .cols = view, .first_row = b->first_row};
+        cs_rules_pass_batch(p, &full);
+        *rows += b->nrows;
+        if (o != NULL && o->progress)
+            o->progress(o->progress_ctx, schema->table, *rows, 0);
+        if (o != NULL && o->cancel && atomic_load(o->cancel))
+            rc = cs_err_set(err, CS_ECANCELED, "the run was cancelled (the server is shutting down)");
+    }
+    cs_cursor_close(cur);
+    free(sel);
+    free(view);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- customer rules ------------------------------------------------------------------- */

@@ -44,6 +44,8 @@ static void h_customer_report(struct cs_srv_req *r);
 static void h_runs(struct cs_srv_req *r);
 static void h_run(struct cs_srv_req *r);
 static void h_anomalies(struct cs_srv_req *r);
+static void h_metric_history(struct cs_srv_req *r);
+static void h_customer_rows(struct cs_srv_req *r);
 static void h_suggestions(struct cs_srv_req *r);
 static void h_rules(struct cs_srv_req *r);
 static void h_rules_reload(struct cs_srv_req *r);
@@ -57,12 +59,14 @@ const struct cs_srv_route cs_srv_routes[] = {
     {"POST", "/process_customer", CS_ROUTE_LIMITED | CS_ROUTE_WRITE | CS_ROUTE_DB | CS_ROUTE_BODY, h_process},
     {"POST", "/api/v1/customers/{id}/runs", CS_ROUTE_LIMITED | CS_ROUTE_WRITE | CS_ROUTE_DB, h_customer_run},
     {"GET", "/api/v1/customers/{id}/report", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_customer_report},
+    {"GET", "/api/v1/customers/{id}/rows", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_customer_rows},
     {"POST", "/api/v1/scans", CS_ROUTE_LIMITED | CS_ROUTE_WRITE | CS_ROUTE_DB | CS_ROUTE_BODY, h_scan_start},
     {"GET", "/api/v1/scans", CS_ROUTE_LIMITED, h_scan_list},
     {"GET", "/api/v1/scans/{job}", CS_ROUTE_LIMITED, h_scan_get},
     {"GET", "/api/v1/runs", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_runs},
     {"GET", "/api/v1/runs/{run}", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_run},
     {"GET", "/api/v1/anomalies", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_anomalies},
+    {"GET", "/api/v1/metrics", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_metric_history},
     {"GET", "/api/v1/suggestions", CS_ROUTE_LIMITED | CS_ROUTE_DB, h_suggestions},
     {"GET", "/api/v1/rules", CS_ROUTE_LIMITED, h_rules},
     {"POST", "/api/v1/rules/reload", CS_ROUTE_LIMITED | CS_ROUTE_WRITE, h_rules_reload},
@@ -600,12 +604,21 @@ static void h_suggestions(struct cs_srv_req *r)
     cs_srv_suggestions_list(r);
 }
 
-/* ---- not in this build yet ------------------------------------------------------------ */
-
 static void h_anomalies(struct cs_srv_req *r)
 {
-    cs_http_send_error(r->req, 501, "not_implemented", "%s needs a filtered anomaly query in the run store "
-                       "(core/store.h), which this build does not have yet", r->route->pattern);
+    cs_srv_anomalies_list(r);
+}
+
+static void h_metric_history(struct cs_srv_req *r)
+{
+    cs_srv_metrics_history(r);
+}
+
+static void h_customer_rows(struct cs_srv_req *r)
+{
+    char id[MAX_ID_LEN + 1];
+    if (path_customer_id(r, id, sizeof(id)) == 0)
+        cs_srv_customer_rows(r, id);
 }
 
 /* ---- rules ------------------------------------------------------------------------------- */

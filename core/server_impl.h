@@ -1,6 +1,7 @@
 /*
 ** server_impl.h -- what the daemon's files share (server.c, server_pool.c,
-** server_api.c, server_gen.c, server_scan.c).  Not a public interface.
+** server_api.c, server_gen.c, server_scan.c, server_runs.c, server_query.c,
+** server_rules.c).  Not a public interface.
 **
 ** Threads and who touches what:
 **   - The event loop thread (one h2o_context_t) owns every HTTP object,
@@ -252,6 +253,15 @@ void cs_srv_customer_report(struct cs_srv_req *r, const char *customer_id);
 void cs_srv_suggestions_list(struct cs_srv_req *r);
 /** Answer a job with the HTTP form of an engine or store error (w may be NULL). */
 void cs_srv_fail_run(struct cs_srv_job *job, struct cs_srv_worker *w, int rc, const struct cs_err *err);
+
+/* ---- queries for the dashboard (server_query.c) ----------------------------------------- */
+
+/** GET /api/v1/anomalies: stored findings across runs, filtered and paged (read on a worker). */
+void cs_srv_anomalies_list(struct cs_srv_req *r);
+/** GET /api/v1/metrics?table=T: the table's stored per-column metric history, oldest run first. */
+void cs_srv_metrics_history(struct cs_srv_req *r);
+/** GET /api/v1/customers/{id}/rows: the customer's rows per configured table (id already checked for shape). */
+void cs_srv_customer_rows(struct cs_srv_req *r, const char *customer_id);
 
 /* ---- Lua rules (server_rules.c) ------------------------------------------------------ */
 

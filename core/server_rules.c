@@ -17,7 +17,9 @@
 ** The catalogue's lock is held while files load, and runs take it too, so
 ** the loop never touches the catalogue itself: listing and reloading run
 ** off the loop (a worker, or a thread of their own) and answer through a
-** job.  A broken file keeps its last good version (rules.h).
+** job.  A broken file keeps its last good version (rules.h).  The listing
+** says which snapshot is in use: its generation (one more per load) and
+** loaded_at, when it was read from the directory.
 */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "report.h"
 #include "rules.h"
 #include "server_impl.h"
 
@@ -63,9 +66,12 @@ static json_t *snapshot_json(const struct cs_rules_snapshot *s, const char *dir)
         json_array_append_new(problems, json_pack("{s:s, s:i, s:s, s:b}", "file", p->file, "line", p->line, "message",
                                                   p->message, "stale", p->stale));
     }
-    return json_pack("{s:s, s:b, s:I, s:I, s:o, s:o}", "dir", dir, "dir_missing", s ? s->dir_errno != 0 : 1,
-                     "generation", (json_int_t)(s ? s->generation : 0), "files", (json_int_t)(s ? s->nfiles : 0),
-                     "rules", rules, "problems", problems);
+    char loaded[40];
+    if (s != NULL)
+        cs_report_iso_time(s->loaded_at, loaded, sizeof(loaded));
+    return json_pack("{s:s, s:b, s:I, s:s?, s:I, s:o, s:o}", "dir", dir, "dir_missing", s ? s->dir_errno != 0 : 1,
+                     "generation", (json_int_t)(s ? s->generation : 0), "loaded_at", s ? loaded : NULL, "files",
+                     (json_int_t)(s ? s->nfiles : 0), "rules", rules, "problems", problems);
 }
 
 /* ---- list and reload ------------------------------------------------------------------- */

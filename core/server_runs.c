@@ -4,7 +4,8 @@
 ** A customer request is one job in up to three steps, none of which makes
 ** the event loop wait:
 **   CHECK   (worker)   run the checks and rules over the customer's rows,
-**                      store the run, hand the findings to the advisor;
+**                      store the run and "pending" advice rows (LLM
+**                      backends), hand the findings to the advisor;
 **   ADVICE  (advisor)  the advisor's threads call the LLM (or answer from
 **                      its cache) and, when done, post the job to the loop;
 **   FINISH  (worker)   the loop queues the job again: the suggestions are
@@ -93,15 +94,42 @@ static const char *outcome_name(int rc)
     }
 }
 
+/* Findings of one (check, source, severity): counted with one metrics call. */
+struct finding_group {
+    const struct cs_finding *first;
+    uint64_t n;
+};
+
+#define COUNT_GROUPS 32
+
+/* Runs on the loop thread: findings are grouped first, so the label text is built once per group
+ * rather than once per finding (a customer run has dozens of findings in a handful of groups). */
 void cs_srv_count_run(struct cs_srv_metrics *m, const char *scope, int rc, const struct cs_run *run)
 {
+    struct finding_group g[COUNT_GROUPS];
+    size_t ng = 0;
     cs_srv_metrics_run(m, scope, outcome_name(rc));
     for (size_t i = 0; run != NULL && i < run->nfindings; i++) {
         const struct cs_finding *f = &run->findings[i];
-        cs_srv_metrics_findings(m, f->check, f->source, cs_severity_name(f->severity), 1);
+        size_t k = 0;
+        while (k < ng && !(g[k].first->severity == f->severity && strcmp(g[k].first->check, f->check) == 0 &&
+                           strcmp(g[k].first->source, f->source) == 0))
+            k++;
+        if (k == ng && ng == COUNT_GROUPS) { /* full: flush the groups and start again */
+            for (k = 0; k < ng; k++)
+                cs_srv_metrics_findings(m, g[k].first->check, g[k].first->source,
+                                        cs_severity_name(g[k].first->severity), g[k].n);
+            ng = k = 0;
+        }
+        if (k == ng)
+            g[ng++] = (struct finding_group){f, 0};
+        g[k].n++;
         if (strcmp(f->source, "lua") == 0 && strcmp(f->kind, "error") == 0)
             cs_srv_metrics_inc(m, CS_SRV_RULE_ERRORS);
     }
+    for (size_t k = 0; k < ng; k++)
+        cs_srv_metrics_findings(m, g[k].first->check, g[k].first->source, cs_severity_name(g[k].first->severity),
+                                g[k].n);
 }
 
 /* The answer: the report, the seed's "anomalies", the advice (or why there is none). */
@@ -170,6 +198,24 @@ static int ask_advisor(struct customer_job *cj, struct cs_srv_worker *w)
     return 0;
 }
 
+/*
+ * "pending" rows before the LLM is asked, as the CLI writes them, so that
+ * GET /api/v1/runs/{run} shows advice on its way while the calls are out.
+ * Not for the offline backend: it answers at once, without a call to wait
+ * for, and the extra transaction would only slow every request down.
+ */
+static void mark_pending(struct customer_job *cj, struct cs_srv_worker *w)
+{
+    struct cs_err err = {0};
+    const struct cs_advisor *adv = w->gen->advisor;
+    if (w->store == NULL || !cj->run->stored || strcmp(cs_advisor_backend(adv), "offline") == 0)
+        return;
+    if (cs_store_write_pending(w->store, cj->run, cs_advisor_min_severity(adv), cs_advisor_backend(adv),
+                               cs_advisor_model(adv), "advice requested; no answer yet", &err) != 0)
+        cs_srv_log(CS_LOG_ERROR, cj->super.request_id, NULL, "could not store the pending suggestions of run %s: %s",
+                   cj->run->run_id, err.msg);
+}
+
 /* Returns 1 when the job went to the advisor (and is no longer this thread's). */
 static int check_step(struct customer_job *cj, struct cs_srv_worker *w)
 {
@@ -195,6 +241,7 @@ static int check_step(struct customer_job *cj, struct cs_srv_worker *w)
         answer(cj, NULL, note);
         return 0;
     }
+    mark_pending(cj, w);
     if (ask_advisor(cj, w) == 0)
         return 1;
     answer(cj, NULL, "the advisor refused the request (see the server log)");

@@ -7,7 +7,9 @@
 ** and Fetch=<batch_rows> for psqlODBC) unless the string sets them.  The
 ** dialect comes from SQL_DBMS_NAME.  describe uses SQLColumns on the exact
 ** name, then a case-insensitive match over SQLTables.  A cursor is one
-** statement with column-wise bulk fetch into one reused batch.
+** statement with column-wise bulk fetch into one reused batch.  Pushdown
+** queries (od_query) switch psqlODBC's declare/fetch off while they run,
+** so that PostgreSQL may plan them in parallel.
 **
 ** Values a driver cannot give as the column's C type must not stop a scan:
 **   - columns whose values may not fit the C type are fetched as text and
@@ -778,6 +780,32 @@ static int od_query_cell(SQLHSTMT st, SQLUSMALLINT col, SQLSMALLINT sqltype, str
     return 0;
 }
 
+/* psqlODBC's connection attribute for UseDeclareFetch (its pgapifunc.h, SQL_ATTR_PGOPT_USE_DECLAREFETCH). */
+#define PSQLODBC_USE_DECLAREFETCH 65539
+
+/*
+ * psqlODBC with UseDeclareFetch (forced for streaming, source.h) wraps every
+ * SELECT in DECLARE CURSOR, and PostgreSQL never plans a cursor's query in
+ * parallel.  A pushdown query returns at most a few rows, so declare/fetch
+ * is switched off around it (docs/pushdown.md "Costs"); other drivers never
+ * see the attribute.
+ */
+static void od_declare_fetch(struct odbc_source *s, SQLINTEGER on)
+{
+    if (s->base.dialect == CS_DIALECT_POSTGRES)
+        SQLSetConnectAttr(s->dbc, PSQLODBC_USE_DECLAREFETCH, (SQLPOINTER)(intptr_t)on, SQL_IS_INTEGER);
+}
+
+/* The connection's UseDeclareFetch, to restore after the query (-1 where unknown or not psqlODBC). */
+static SQLINTEGER od_declare_fetch_get(struct odbc_source *s)
+{
+    SQLINTEGER on = 0;
+    if (s->base.dialect != CS_DIALECT_POSTGRES ||
+        !SQL_SUCCEEDED(SQLGetConnectAttr(s->dbc, PSQLODBC_USE_DECLAREFETCH, &on, SQL_IS_INTEGER, NULL)))
+        return -1;
+    return on;
+}
+
 static int od_query(struct cs_source *base, const char *sql, const struct cs_qparam *p, size_t np, size_t max_rows,
                     struct cs_qresult *out, struct cs_err *err)
 {
@@ -809,9 +837,16 @@ static int od_query(struct cs_source *base, const char *sql, const struct cs_qpa
         if (!SQL_SUCCEEDED(r))
             rc = od_fail(s, SQL_HANDLE_STMT, st, err, NULL, "cannot bind pushdown parameter %zu", i + 1);
     }
-    if (rc == 0 && (!SQL_SUCCEEDED(SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS)) ||
-                    !SQL_SUCCEEDED(SQLNumResultCols(st, &ncols))))
-        rc = od_fail(s, SQL_HANDLE_STMT, st, err, NULL, "pushdown query failed");
+    if (rc == 0) {
+        SQLINTEGER was = od_declare_fetch_get(s);
+        if (was > 0)
+            od_declare_fetch(s, 0);
+        SQLRETURN r = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
+        if (was > 0)
+            od_declare_fetch(s, was);
+        if (!SQL_SUCCEEDED(r) || !SQL_SUCCEEDED(SQLNumResultCols(st, &ncols)))
+            rc = od_fail(s, SQL_HANDLE_STMT, st, err, NULL, "pushdown query failed");
+    }
     if (rc == 0 && (ncols <= 0 || (size_t)ncols > sizeof(types) / sizeof(types[0])))
         rc = cs_err_set(err, CS_ESOURCE, "pushdown query returned %d columns", (int)ncols);
     for (SQLSMALLINT c = 0; rc == 0 && c < ncols; c++) {

@@ -5,7 +5,20 @@
 ** with SQLITE_OPEN_READONLY (file: URIs allowed) and a 5 s busy timeout,
 ** describes tables from sqlite_master / pragma_table_info (exact name
 ** first, then case-insensitive), and reads rows with one prepared statement
-** per cursor into one reused batch.
+** per cursor into one reused batch.  The connection carries the aggregate
+** functions of sqlite_funcs.h (cs_stats, cs_outliers) for pushdown runs.
+**
+** Per-source caches, for the daemon's customer runs (a few rows from every
+** table, hundreds of times a second, on one worker's source):
+**   - described schemas, by the name asked for, dropped whenever the
+**     database's schema cookie (PRAGMA schema_version) has moved;
+**   - closed keyed cursors (WHERE key = ?), kept with their prepared
+**     statement and batch buffers, and reused by a select with the same SQL
+**     and column types (statements are reset when parked, so no read lock
+**     is held between runs; SQLite re-prepares them itself after a schema
+**     change).
+** Both live and die with the source, which is one thread's (source.h); a
+** config reload builds new sources, so nothing outlives the config.
 **
 ** SQLite stores any value in any column, so every cell is judged by its
 ** storage class against the column's type: a value that is not a number of
@@ -20,13 +33,30 @@
 
 #include "err.h"
 #include "source_impl.h"
+#include "sqlite_funcs.h"
 
 #define BUSY_TIMEOUT_MS 5000
+/* A customer run reads each configured table once: room for a few configs' worth. */
+#define SCHEMA_CACHE 16
+#define CURSOR_CACHE 16
+
+struct cached_schema {
+    char *asked; /* the name the caller used */
+    struct cs_schema s;
+};
+
+struct sqlite_cursor;
 
 struct sqlite_source {
     struct cs_source base;
     sqlite3 *db;
     char *path; /* for messages: a file name is not a secret */
+    sqlite3_stmt *cookie_st; /* PRAGMA schema_version, kept prepared */
+    int cookie;              /* the schema version the cached schemas were read at */
+    struct cached_schema schemas[SCHEMA_CACHE];
+    size_t nschemas;
+    struct sqlite_cursor *idle[CURSOR_CACHE]; /* parked keyed cursors, owned */
+    size_t nidle;
 };
 
 struct sqlite_cursor {
@@ -38,6 +68,7 @@ struct sqlite_cursor {
     sqlite3_stmt *st;
     uint64_t next_row; /* first_row of the next batch */
     int done;
+    int keyed; /* WHERE key = ?: parked for reuse when closed */
 };
 
 static const struct source_ops sqlite_ops;
@@ -48,11 +79,64 @@ static int sq_fail(struct sqlite_source *s, struct cs_err *err, const char *what
     return cs_err_set(err, CS_ESOURCE, "%s %s from SQLite file %s: %s", what, table, s->path, sqlite3_errmsg(s->db));
 }
 
+/* ---- caches ---- */
+
+static void cursor_free(struct sqlite_cursor *c)
+{
+    sqlite3_finalize(c->st);
+    cs_plan_free(&c->plan);
+    cs_batchbuf_free(&c->bb);
+    free(c);
+}
+
+static void schemas_drop(struct sqlite_source *s)
+{
+    for (size_t i = 0; i < s->nschemas; i++) {
+        free(s->schemas[i].asked);
+        cs_schema_free(&s->schemas[i].s);
+    }
+    s->nschemas = 0;
+}
+
+/* Deep copy of a schema into *out (the caller's to free). */
+static int schema_copy(const struct cs_schema *from, struct cs_schema *out, struct cs_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if ((out->table = strdup(from->table)) == NULL)
+        return cs_err_set(err, CS_ENOMEM, "out of memory describing table %s", from->table);
+    for (size_t i = 0; i < from->ncols; i++) {
+        int rc = cs_schema_add(out, from->cols[i].name, from->cols[i].type, err);
+        if (rc != 0) {
+            cs_schema_free(out);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The database's schema cookie; -1 when it cannot be read (then nothing is cached). */
+static int schema_cookie(struct sqlite_source *s)
+{
+    int v = -1;
+    if (s->cookie_st == NULL &&
+        sqlite3_prepare_v3(s->db, "PRAGMA schema_version", -1, SQLITE_PREPARE_PERSISTENT, &s->cookie_st, NULL) !=
+            SQLITE_OK)
+        return -1;
+    if (sqlite3_step(s->cookie_st) == SQLITE_ROW)
+        v = sqlite3_column_int(s->cookie_st, 0);
+    sqlite3_reset(s->cookie_st);
+    return v;
+}
+
 /* ---- open / close ---- */
 
 static void sq_close(struct cs_source *base)
 {
     struct sqlite_source *s = (struct sqlite_source *)base;
+    for (size_t i = 0; i < s->nidle; i++)
+        cursor_free(s->idle[i]);
+    schemas_drop(s);
+    sqlite3_finalize(s->cookie_st);
     sqlite3_close_v2(s->db); /* _v2: defers if a cursor was left open */
     free(s->path);
     free(s);
@@ -82,6 +166,8 @@ int cs_sqlite_open(struct cs_source **out, const char *path, size_t batch_rows, 
         sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS); /* a writer holding the lock: wait, don't fail */
         rc = sq_probe(s->db);
     }
+    if (rc == SQLITE_OK)
+        rc = cs_sqlite_funcs_register(s->db); /* pushdown's statistics (sqlite_funcs.h) */
     if (rc != SQLITE_OK) {
         cs_err_set(err, CS_ESOURCE, "cannot open SQLite file %s: %s; check the path in source.odbc", path,
                    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -123,9 +209,8 @@ static int sq_find_table(struct sqlite_source *s, const char *table, char **name
     return 0;
 }
 
-static int sq_describe(struct cs_source *base, const char *table, struct cs_schema *out, struct cs_err *err)
+static int sq_describe_db(struct sqlite_source *s, const char *table, struct cs_schema *out, struct cs_err *err)
 {
-    struct sqlite_source *s = (struct sqlite_source *)base;
     sqlite3_stmt *st = NULL;
     int rc = sq_find_table(s, table, &out->table, err);
     if (rc)
@@ -145,6 +230,32 @@ static int sq_describe(struct cs_source *base, const char *table, struct cs_sche
     if (rc == 0 && out->ncols == 0)
         rc = cs_err_set(err, CS_ENOTFOUND, "table %s in SQLite file %s has no columns", out->table, s->path);
     return rc;
+}
+
+/* From the cache while the schema cookie has not moved, else from the catalog (and cached). */
+static int sq_describe(struct cs_source *base, const char *table, struct cs_schema *out, struct cs_err *err)
+{
+    struct sqlite_source *s = (struct sqlite_source *)base;
+    int cookie = schema_cookie(s);
+    if (cookie < 0 || cookie != s->cookie)
+        schemas_drop(s);
+    s->cookie = cookie;
+    for (size_t i = 0; cookie >= 0 && i < s->nschemas; i++)
+        if (strcmp(s->schemas[i].asked, table) == 0)
+            return schema_copy(&s->schemas[i].s, out, err);
+    int rc = sq_describe_db(s, table, out, err);
+    if (rc != 0 || cookie < 0 || s->nschemas == SCHEMA_CACHE)
+        return rc;
+    struct cached_schema *c = &s->schemas[s->nschemas];
+    struct cs_err ignored = {0}; /* a schema that cannot be cached is read again next time: no harm */
+    if ((c->asked = strdup(table)) == NULL)
+        return 0;
+    if (schema_copy(out, &c->s, &ignored) != 0) {
+        free(c->asked);
+        return 0;
+    }
+    s->nschemas++;
+    return 0;
 }
 
 /* ---- count ---- */
@@ -190,33 +301,73 @@ static void sq_bind_where(sqlite3_stmt *st, int coltype, const struct cs_keyval 
     }
 }
 
+/* A keyed cursor is parked (reset: no read lock kept) for the next select of the same SQL. */
 static void sq_cursor_close(struct cs_cursor *base)
 {
     struct sqlite_cursor *c = (struct sqlite_cursor *)base;
-    sqlite3_finalize(c->st);
-    cs_plan_free(&c->plan);
-    cs_batchbuf_free(&c->bb);
-    free(c);
+    struct sqlite_source *s = c->src;
+    if (c->keyed && c->st != NULL && s->nidle < CURSOR_CACHE && sqlite3_reset(c->st) == SQLITE_OK) {
+        sqlite3_clear_bindings(c->st);
+        c->schema = NULL;
+        s->idle[s->nidle++] = c;
+        return;
+    }
+    cursor_free(c);
+}
+
+/* A parked cursor for this plan and schema (taken out of the cache), or NULL. */
+static struct sqlite_cursor *take_parked(struct sqlite_source *s, const struct cs_plan *p, const struct cs_schema *sch,
+                                         size_t cap)
+{
+    for (size_t i = 0; i < s->nidle; i++) {
+        struct sqlite_cursor *c = s->idle[i];
+        if (c->bb.cap != cap || c->plan.ncols != p->ncols || strcmp(c->plan.sql, p->sql) != 0)
+            continue;
+        size_t k = 0;
+        while (k < p->ncols && c->bb.cols[k].type == sch->cols[p->cols[k]].type)
+            k++;
+        if (k < p->ncols) /* same SQL, other types: the table was re-created */
+            continue;
+        s->idle[i] = s->idle[--s->nidle];
+        for (k = 0; k < p->ncols; k++) /* batch columns borrow the caller's schema strings */
+            c->bb.cols[k].name = sch->cols[p->cols[k]].name;
+        return c;
+    }
+    return NULL;
 }
 
 static int sq_select(struct cs_source *base, const struct cs_select *sel, struct cs_cursor **out, struct cs_err *err)
 {
     struct sqlite_source *s = (struct sqlite_source *)base;
-    struct sqlite_cursor *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return cs_err_set(err, CS_ENOMEM, "out of memory");
-    c->base.ops = &sqlite_ops;
-    c->src = s;
+    struct cs_plan plan;
+    size_t cap = cs_select_cap(base, sel);
+    int rc = cs_plan_make(CS_DIALECT_SQLITE, sel, &plan, err);
+    if (rc != 0)
+        return rc;
+    struct sqlite_cursor *c = sel->where_col != NULL ? take_parked(s, &plan, sel->schema, cap) : NULL;
+    if (c != NULL) {
+        cs_plan_free(&plan);
+        c->next_row = 0;
+        c->done = 0;
+    } else {
+        if ((c = calloc(1, sizeof(*c))) == NULL) {
+            cs_plan_free(&plan);
+            return cs_err_set(err, CS_ENOMEM, "out of memory");
+        }
+        c->base.ops = &sqlite_ops;
+        c->src = s;
+        c->plan = plan;
+        c->keyed = sel->where_col != NULL;
+        rc = cs_batchbuf_init(&c->bb, sel->schema, &c->plan, cap, err);
+        if (rc == 0 && sqlite3_prepare_v3(s->db, c->plan.sql, -1, c->keyed ? SQLITE_PREPARE_PERSISTENT : 0, &c->st,
+                                          NULL) != SQLITE_OK)
+            rc = sq_fail(s, err, "reading table", sel->schema->table);
+    }
     c->schema = sel->schema;
-    int rc = cs_plan_make(CS_DIALECT_SQLITE, sel, &c->plan, err);
-    if (rc == 0)
-        rc = cs_batchbuf_init(&c->bb, sel->schema, &c->plan, cs_select_cap(base, sel), err);
-    if (rc == 0 && sqlite3_prepare_v2(s->db, c->plan.sql, -1, &c->st, NULL) != SQLITE_OK)
-        rc = sq_fail(s, err, "reading table", sel->schema->table);
     if (rc == 0 && c->plan.where_idx >= 0)
         sq_bind_where(c->st, sel->schema->cols[c->plan.where_idx].type, &sel->where_val);
     if (rc != 0) {
-        sq_cursor_close(&c->base);
+        cursor_free(c);
         return rc;
     }
     *out = &c->base;

@@ -20,7 +20,7 @@
 ** A store is one connection, used by one thread at a time.
 ** Ownership: cs_store_open/cs_store_close; cs_metric_history_free and
 ** cs_store_profiles_free release what the readers return; JSON returned by
-** cs_store_history is the caller's.
+** cs_store_history and cs_store_anomalies is the caller's.
 **
 ** Test hook: CS_STORE_FAULT=after_runs|after_anomalies|after_metrics makes
 ** cs_store_write_run fail at that point (the transaction is rolled back),
@@ -122,6 +122,40 @@ struct cs_history_query {
  */
 int cs_store_history(struct cs_store *st, const struct cs_history_query *q, json_t **out, struct cs_err *err);
 
+/** What GET /api/v1/anomalies asks for.  NULL members (and min_severity < 0) do not filter. */
+struct cs_anomaly_query {
+    const char *table;    /* table name, any case */
+    const char *column;   /* column name, any case */
+    const char *check;    /* check or rule name, exact */
+    int min_severity;     /* enum cs_severity: this severity or worse; -1 = any */
+    const char *customer; /* findings of this customer's runs (integer ids normalised, 007 is 7) */
+    const char *run_id;
+    int has_since, has_until;
+    double since, until;  /* unix seconds: since <= run start < until */
+    size_t limit;         /* 0 = 50 */
+    size_t offset;
+};
+
+/**
+ * Stored findings that match q, newest run first (the run's STARTED_AT
+ * descending, then RUN_ID descending, then ANOMALY_SEQ), a page of limit
+ * from offset, as a JSON array of objects: run_id, started_at, scope,
+ * customer_id (null for table runs), anomaly (the finding's ANOMALY_SEQ),
+ * check, kind, table, column, count, total, ratio, severity, message,
+ * sample_keys.  *more (may be NULL) is set when rows follow the page.
+ * Every filter value is a bound parameter.
+ */
+int cs_store_anomalies(struct cs_store *st, const struct cs_anomaly_query *q, json_t **out, int *more,
+                       struct cs_err *err);
+
+/**
+ * The SELECT cs_store_anomalies runs for dialect d (no schema prefix), and
+ * the number of '?' parameters it binds (docs, tests: the values never
+ * appear in the text).  -1 when it does not fit in size.
+ */
+int cs_store_anomalies_sql(enum cs_dialect d, const struct cs_anomaly_query *q, char *buf, size_t size,
+                           size_t *nparams);
+
 /* ---- profiles ----------------------------------------------------------- */
 
 /** One column profile of a table. */
@@ -166,5 +200,16 @@ int cs_store_suggestions_recent(struct cs_store *st, const char *backend, const 
                                 struct cs_stored_suggestion **out, size_t *n, struct cs_err *err);
 
 void cs_store_suggestions_free(struct cs_stored_suggestion *s, size_t n);
+
+/**
+ * Say that advice is on its way: one "pending" DQ_AI_SUGGESTIONS row per
+ * finding of at least min_severity (its signature, backend, model, and
+ * {"reason": reason}), replacing the run's rows.  Written after the run and
+ * before the LLM is asked, so that readers see advice pending while calls
+ * are out and a process that dies meanwhile leaves rows for `advise --run`.
+ * Writes nothing when no finding qualifies.  model may be NULL.
+ */
+int cs_store_write_pending(struct cs_store *st, const struct cs_run *run, int min_severity, const char *backend,
+                           const char *model, const char *reason, struct cs_err *err);
 
 #endif

@@ -3,8 +3,9 @@
 ** run with its anomalies (to advise on it again), a run's suggestion rows,
 ** and recent good suggestions by signature (the advisor's cache survives
 ** the process this way: a CLI call for the next customer with the same
-** pattern costs no LLM call).  Writing suggestions is in store_write.c.
-** See store.h ("advisor support").
+** pattern costs no LLM call); and the "pending" rows written while advice
+** is asked for (CLI and daemon alike).  Writing suggestions is in
+** store_write.c.  See store.h ("advisor support").
 */
 #include "store_impl.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "advisor.h"
 #include "err.h"
 
 static int fail(struct cs_store *st, SQLHSTMT h, int rc, struct cs_err *err, const char *what)
@@ -245,4 +247,33 @@ int cs_store_suggestions_recent(struct cs_store *st, const char *backend, const 
                              "WHERE s.STATUS = 'ok' AND s.BACKEND = ? AND s.MODEL = ? AND s.CREATED_AT >= ? "
                              "AND s.SIGNATURE IS NOT NULL ORDER BY s.CREATED_AT DESC",
                              p, 3, 1, out, n, err);
+}
+
+/* ---- advice on its way ---------------------------------------------------------------- */
+
+int cs_store_write_pending(struct cs_store *st, const struct cs_run *run, int min_severity, const char *backend,
+                           const char *model, const char *reason, struct cs_err *err)
+{
+    struct cs_suggestion *rows = calloc(run->nfindings + 1, sizeof(*rows));
+    char(*sigs)[768] = calloc(run->nfindings + 1, sizeof(*sigs));
+    json_t *why = json_pack("{s:s}", "reason", reason ? reason : "");
+    char *text = why ? json_dumps(why, JSON_COMPACT) : NULL;
+    size_t n = 0;
+    int rc = rows && sigs && text ? 0 : cs_err_set(err, CS_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < run->nfindings; i++) {
+        if (run->findings[i].severity < min_severity)
+            continue;
+        cs_advisor_signature(&run->findings[i], sigs[n], sizeof(sigs[n]));
+        rows[n] = (struct cs_suggestion){.anomaly_seq = (long)i, .signature = sigs[n], .backend = backend,
+                                         .model = model, .status = "pending", .json = text, .prompt_tokens = -1,
+                                         .completion_tokens = -1, .latency_ms = -1};
+        n++;
+    }
+    if (rc == 0 && n > 0)
+        rc = cs_store_write_suggestions(st, run->run_id, rows, n, err);
+    json_decref(why);
+    free(text);
+    free(sigs);
+    free(rows);
+    return rc;
 }

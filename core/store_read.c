@@ -1,6 +1,7 @@
 /*
 ** store_read.c -- reading the store back: metric history for drift, past
-** runs for `creditsense history`, cached profiles.  See store.h.
+** runs for `creditsense history`, findings across runs for the daemon's
+** GET /api/v1/anomalies, cached profiles.  See store.h.
 **
 ** Every value that comes from a user (table name, customer id, limit) is a
 ** bound parameter; LIMIT is bound where the dialect allows it and written
@@ -8,6 +9,7 @@
 */
 #include "store_impl.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +293,18 @@ static json_t *run_object(SQLHSTMT h, int *rc)
     return o;
 }
 
+/* A customer id as the store keeps it: integer ids normalised (007 is 7), others as given. */
+static const char *stored_customer_id(const char *id, char *buf, size_t size)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(id, &end, 10);
+    if (*id == '\0' || *end != '\0' || errno != 0)
+        return id;
+    snprintf(buf, size, "%lld", v);
+    return buf;
+}
+
 /* The runs the query selects, newest first, without their anomalies. */
 static int query_runs(struct cs_store *st, const struct cs_history_query *q, json_t *runs, struct cs_err *err)
 {
@@ -302,12 +316,8 @@ static int query_runs(struct cs_store *st, const struct cs_history_query *q, jso
         where = "WHERE SCOPE = 'table' AND UPPER(TABLE_NAME) = UPPER(?) ";
         p[np++] = ST_TEXTP(q->table);
     } else if (q->customer != NULL) {
-        char *end;
-        long long id = strtoll(q->customer, &end, 10);
-        if (*q->customer != '\0' && *end == '\0') /* integer ids are stored normalised */
-            snprintf(custbuf, sizeof(custbuf), "%lld", id);
         where = "WHERE SCOPE = 'customer' AND CUSTOMER_ID = ? ";
-        p[np++] = ST_TEXTP(*q->customer != '\0' && *end == '\0' ? custbuf : q->customer);
+        p[np++] = ST_TEXTP(stored_customer_id(q->customer, custbuf, sizeof(custbuf)));
     }
     limit_clause(st, q->limit ? q->limit : HISTORY_DEFAULT_LIMIT, limit, sizeof(limit), p, &np);
     snprintf(sql, sizeof(sql),
@@ -387,6 +397,186 @@ int cs_store_history(struct cs_store *st, const struct cs_history_query *q, json
         return rc;
     }
     *out = runs;
+    return 0;
+}
+
+/* ---- anomalies across runs ----------------------------------------------------------- */
+
+#define ANOMALY_DEFAULT_LIMIT 50
+#define ANOMALY_MAX_PARAMS 16
+
+/* The SELECT of cs_store_anomalies ("{P}" not expanded yet) with its bound parameters. */
+struct anomaly_sql {
+    char sql[ST_SQL_MAX];
+    struct st_param p[ANOMALY_MAX_PARAMS];
+    int np;
+    int overflow;
+    char customer[32]; /* the normalised customer id p points at */
+};
+
+/* Append " AND cond" (the SELECT has its WHERE already: the join). */
+static void where(struct anomaly_sql *a, const char *cond)
+{
+    size_t o = strlen(a->sql);
+    int n = snprintf(a->sql + o, sizeof(a->sql) - o, " AND %s", cond);
+    if (n < 0 || (size_t)n >= sizeof(a->sql) - o)
+        a->overflow = 1;
+}
+
+/* "a.SEVERITY IN (?, ...)" with the names of min_severity and every worse one. */
+static void severity_filter(struct anomaly_sql *a, int min_severity)
+{
+    char cond[96] = "a.SEVERITY IN (";
+    for (int s = min_severity; s <= CS_SEV_CRITICAL; s++) {
+        strcat(cond, s == min_severity ? "?" : ", ?");
+        a->p[a->np++] = ST_TEXTP(cs_severity_name(s));
+    }
+    strcat(cond, ")");
+    where(a, cond);
+}
+
+/*
+ * Runs drive the query, newest first through DQ_RUNS_STARTED_IX, each
+ * joined to its findings by DQ_ANOMALIES' primary key, so a page is read
+ * without sorting every finding of the store.  CROSS JOIN is how SQLite is
+ * told that order (its planner, without statistics, would scan every
+ * finding and sort: seconds on a million); for PostgreSQL and Snowflake it
+ * is the inner join it reads as, their planners choose freely.
+ */
+static void anomalies_sql(enum cs_dialect d, const struct cs_anomaly_query *q, struct anomaly_sql *a)
+{
+    size_t limit = q->limit ? q->limit : ANOMALY_DEFAULT_LIMIT, o;
+    memset(a, 0, sizeof(*a));
+    snprintf(a->sql, sizeof(a->sql),
+             "SELECT a.RUN_ID, r.STARTED_AT, r.SCOPE, r.CUSTOMER_ID, a.ANOMALY_SEQ, a.CHECK_NAME, a.KIND, "
+             "a.TABLE_NAME, a.COLUMN_NAME, a.HIT_COUNT, a.TOTAL_COUNT, a.SEVERITY, a.MESSAGE, a.SAMPLE_KEYS "
+             "FROM {P}DQ_RUNS r CROSS JOIN {P}DQ_ANOMALIES a WHERE a.RUN_ID = r.RUN_ID");
+    if (q->table != NULL) {
+        where(a, "UPPER(a.TABLE_NAME) = UPPER(?)");
+        a->p[a->np++] = ST_TEXTP(q->table);
+    }
+    if (q->column != NULL) {
+        where(a, "UPPER(a.COLUMN_NAME) = UPPER(?)");
+        a->p[a->np++] = ST_TEXTP(q->column);
+    }
+    if (q->check != NULL) {
+        where(a, "a.CHECK_NAME = ?");
+        a->p[a->np++] = ST_TEXTP(q->check);
+    }
+    if (q->min_severity > CS_SEV_INFO) /* info or worse is every finding */
+        severity_filter(a, q->min_severity > CS_SEV_CRITICAL ? CS_SEV_CRITICAL : q->min_severity);
+    if (q->customer != NULL) {
+        where(a, "r.SCOPE = 'customer' AND r.CUSTOMER_ID = ?");
+        a->p[a->np++] = ST_TEXTP(stored_customer_id(q->customer, a->customer, sizeof(a->customer)));
+    }
+    if (q->run_id != NULL) {
+        where(a, "a.RUN_ID = ?");
+        a->p[a->np++] = ST_TEXTP(q->run_id);
+    }
+    if (q->has_since) {
+        where(a, "r.STARTED_AT >= ?");
+        a->p[a->np++] = (struct st_param){.kind = ST_TS, .ts = q->since};
+    }
+    if (q->has_until) {
+        where(a, "r.STARTED_AT < ?");
+        a->p[a->np++] = (struct st_param){.kind = ST_TS, .ts = q->until};
+    }
+    /* One row past the page tells whether there is a next one. */
+    o = strlen(a->sql);
+    if (cs_dialect_limit_bindable(d)) {
+        snprintf(a->sql + o, sizeof(a->sql) - o,
+                 " ORDER BY r.STARTED_AT DESC, r.RUN_ID DESC, a.ANOMALY_SEQ LIMIT ? OFFSET ?");
+        a->p[a->np++] = ST_I64P((long long)limit + 1);
+        a->p[a->np++] = ST_I64P((long long)q->offset);
+    } else {
+        snprintf(a->sql + o, sizeof(a->sql) - o,
+                 " ORDER BY r.STARTED_AT DESC, r.RUN_ID DESC, a.ANOMALY_SEQ LIMIT %zu OFFSET %zu", limit + 1,
+                 q->offset);
+    }
+    if (strlen(a->sql) + 1 >= sizeof(a->sql))
+        a->overflow = 1;
+}
+
+int cs_store_anomalies_sql(enum cs_dialect d, const struct cs_anomaly_query *q, char *buf, size_t size,
+                           size_t *nparams)
+{
+    struct cs_store st = {.dialect = d};
+    struct anomaly_sql *a = malloc(sizeof(*a));
+    int rc = a == NULL ? -1 : 0;
+    if (rc == 0) {
+        anomalies_sql(d, q, a);
+        rc = a->overflow || st_sql(&st, a->sql, buf, size) != 0 ? -1 : 0;
+        *nparams = (size_t)a->np;
+    }
+    free(a);
+    return rc;
+}
+
+/* count / total as the reports give it: 0 for an empty total, null when a count is missing. */
+static int set_ratio(json_t *o, SQLHSTMT h, SQLUSMALLINT count_col, SQLUSMALLINT total_col)
+{
+    long long c, t;
+    int cnull, tnull, rc = st_get_i64(h, count_col, &c, &cnull);
+    if (rc == 0)
+        rc = st_get_i64(h, total_col, &t, &tnull);
+    if (rc == 0)
+        json_object_set_new(o, "ratio", cnull || tnull ? json_null() : json_real(t > 0 ? (double)c / (double)t : 0.0));
+    return rc;
+}
+
+/* One row of the anomalies SELECT (columns as in anomalies_sql). */
+static json_t *found_anomaly(SQLHSTMT h, int *rc)
+{
+    json_t *o = json_object();
+    if (o == NULL) {
+        *rc = CS_ENOMEM;
+        return NULL;
+    }
+    if (!(*rc = set_text(o, "run_id", h, 1)) && !(*rc = set_time(o, "started_at", h, 2)) &&
+        !(*rc = set_text(o, "scope", h, 3)) && !(*rc = set_text(o, "customer_id", h, 4)) &&
+        !(*rc = set_int(o, "anomaly", h, 5)) && !(*rc = set_text(o, "check", h, 6)) &&
+        !(*rc = set_text(o, "kind", h, 7)) && !(*rc = set_text(o, "table", h, 8)) &&
+        !(*rc = set_text(o, "column", h, 9)) && !(*rc = set_int(o, "count", h, 10)) &&
+        !(*rc = set_int(o, "total", h, 11)) && !(*rc = set_ratio(o, h, 10, 11)) &&
+        !(*rc = set_text(o, "severity", h, 12)) && !(*rc = set_text(o, "message", h, 13)))
+        *rc = set_json(o, "sample_keys", h, 14);
+    return o;
+}
+
+int cs_store_anomalies(struct cs_store *st, const struct cs_anomaly_query *q, json_t **out, int *more,
+                       struct cs_err *err)
+{
+    size_t limit = q->limit ? q->limit : ANOMALY_DEFAULT_LIMIT;
+    struct anomaly_sql *a = malloc(sizeof(*a));
+    json_t *list = json_array();
+    SQLHSTMT h = NULL;
+    int rc = a && list ? 0 : cs_err_set(err, CS_ENOMEM, "out of memory");
+    *out = NULL;
+    if (rc == 0) {
+        anomalies_sql(st->dialect, q, a);
+        if (a->overflow)
+            rc = cs_err_set(err, CS_EINTERNAL, "store: the anomaly query does not fit");
+    }
+    if (rc == 0)
+        rc = st_exec(st, a->sql, a->p, (size_t)a->np, &h, err);
+    while (rc == 0 && SQL_SUCCEEDED(SQLFetch(h))) {
+        json_t *o = found_anomaly(h, &rc);
+        if (o == NULL || json_array_append_new(list, o) != 0)
+            rc = CS_ENOMEM;
+        if (rc != 0)
+            rc = read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
+    }
+    st_close(h);
+    free(a);
+    if (rc != 0) {
+        json_decref(list);
+        return rc;
+    }
+    if (more != NULL)
+        *more = json_array_size(list) > limit;
+    if (json_array_size(list) > limit)
+        json_array_remove(list, limit);
+    *out = list;
     return 0;
 }
 

@@ -16,6 +16,7 @@
 ** total = rows seen, and up to 10 keys of the first offending rows.  State
 ** is five counters and ten keys per column, whatever the table size.
 */
+#include <float.h>
 #include <stdlib.h>
 
 #include "common.h"
@@ -68,37 +69,62 @@ static int is_blank(const char *s, size_t len)
     return 1;
 }
 
-/* The kind of a non-NULL, well-typed cell (K_NONE when it is a real value). */
-static enum kind value_kind(const struct cs_column *c, const struct cs_column_policy *p, size_t row)
+static void hit(struct missing *m, struct col_state *cs, enum kind k, const struct cs_batch *b, size_t row)
 {
-    switch (c->type) {
-    case CS_TYPE_DOUBLE: {
-        double v = c->f64[row];
-        if (isnan(v))
-            return K_NAN;
-        if (isinf(v))
-            return K_INVALID;
-        return plug_is_sentinel(p, v) ? K_SENTINEL : K_NONE;
-    }
-    case CS_TYPE_INT64:
-        return plug_is_sentinel(p, (double)c->i64[row]) ? K_SENTINEL : K_NONE;
-    default: {
-        const char *s = c->text[row];
-        size_t len = c->text_len[row];
-        if (p->empty_is_missing && is_blank(s, len))
-            return K_EMPTY;
-        return plug_is_text_sentinel(p, s, len) ? K_SENTINEL : K_NONE;
-    }
+    cs->count[k]++;
+    samples_take(&cs->samples[k], m->api, m->hctx, b, row);
+}
+
+/*
+ * One loop per column type, so the per-cell work is a test of the null
+ * mark and, where the policy asks for it, of the value: the common cell
+ * (present, no sentinels configured) costs one predictable branch.
+ */
+static void scan_int(struct missing *m, struct col_state *cs, const struct cs_column *c,
+                     const struct cs_column_policy *p, const struct cs_batch *b)
+{
+    for (size_t row = 0; row < b->nrows; row++) {
+        if (c->nulls[row])
+            hit(m, cs, c->nulls[row] == 1 ? K_NULL : K_INVALID, b, row);
+        else if (p->n_sentinels && plug_is_sentinel(p, (double)c->i64[row]))
+            hit(m, cs, K_SENTINEL, b, row);
     }
 }
 
-static enum kind cell_kind(const struct cs_column *c, const struct cs_column_policy *p, size_t row)
+static void scan_double(struct missing *m, struct col_state *cs, const struct cs_column *c,
+                        const struct cs_column_policy *p, const struct cs_batch *b)
 {
-    if (c->nulls[row] == 1)
-        return K_NULL;
-    if (c->nulls[row] != 0)
-        return K_INVALID;
-    return value_kind(c, p, row);
+    for (size_t row = 0; row < b->nrows; row++) {
+        if (c->nulls[row]) {
+            hit(m, cs, c->nulls[row] == 1 ? K_NULL : K_INVALID, b, row);
+            continue;
+        }
+        double v = c->f64[row];
+        if (!(fabs(v) <= DBL_MAX)) /* NaN or +-inf in one test */
+            hit(m, cs, isnan(v) ? K_NAN : K_INVALID, b, row);
+        else if (p->n_sentinels && plug_is_sentinel(p, v))
+            hit(m, cs, K_SENTINEL, b, row);
+    }
+}
+
+static void scan_text(struct missing *m, struct col_state *cs, const struct cs_column *c,
+                      const struct cs_column_policy *p, const struct cs_batch *b)
+{
+    int values = p->empty_is_missing || p->n_text_sentinels > 0;
+    for (size_t row = 0; row < b->nrows; row++) {
+        if (c->nulls[row]) {
+            hit(m, cs, c->nulls[row] == 1 ? K_NULL : K_INVALID, b, row);
+            continue;
+        }
+        if (!values)
+            continue;
+        const char *s = c->text[row];
+        size_t len = c->text_len[row];
+        if (p->empty_is_missing && is_blank(s, len))
+            hit(m, cs, K_EMPTY, b, row);
+        else if (plug_is_text_sentinel(p, s, len))
+            hit(m, cs, K_SENTINEL, b, row);
+    }
 }
 
 static int missing_batch(void *state, const struct cs_batch *b, struct cs_err *err)
@@ -108,14 +134,14 @@ static int missing_batch(void *state, const struct cs_batch *b, struct cs_err *e
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < b->ncols; i++) {
-        struct col_state *cs = &m->cols[i];
-        for (size_t row = 0; row < b->nrows; row++) {
-            enum kind k = cell_kind(&b->cols[i], &m->t.cols[i].pol, row);
-            if (k == K_NONE)
-                continue;
-            cs->count[k]++;
-            samples_take(&cs->samples[k], m->api, m->hctx, b, row);
-        }
+        const struct cs_column *c = &b->cols[i];
+        const struct cs_column_policy *p = &m->t.cols[i].pol;
+        if (c->type == CS_TYPE_INT64)
+            scan_int(m, &m->cols[i], c, p, b);
+        else if (c->type == CS_TYPE_DOUBLE)
+            scan_double(m, &m->cols[i], c, p, b);
+        else
+            scan_text(m, &m->cols[i], c, p, b);
     }
     m->rows += b->nrows;
     return 0;

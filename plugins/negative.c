@@ -56,21 +56,31 @@ static int negative_init(const struct cs_host_api *api, void *hctx, const struct
     return 0;
 }
 
+static void hit(struct negative *n, struct col_state *cs, double v, const struct cs_batch *b, size_t row)
+{
+    if (cs->count == 0 || v < cs->lowest)
+        cs->lowest = v;
+    cs->count++;
+    samples_take(&cs->samples, n->api, n->hctx, b, row);
+}
+
+/* One loop per type (no per-cell type test): the common cell, present and not negative, costs two
+ * predictable branches.  The value is read only when the cell is not NULL or invalid. */
 static void scan_column(struct negative *n, const struct cs_batch *b, size_t i)
 {
     const struct cs_column *c = &b->cols[i];
     const struct cs_column_policy *p = &n->t.cols[i].pol;
     struct col_state *cs = &n->cols[i];
+    if (c->type == CS_TYPE_INT64) {
+        for (size_t row = 0; row < b->nrows; row++)
+            if (!c->nulls[row] && c->i64[row] < 0 && !plug_is_sentinel(p, (double)c->i64[row]))
+                hit(n, cs, (double)c->i64[row], b, row);
+        return;
+    }
     for (size_t row = 0; row < b->nrows; row++) {
-        if (c->nulls[row])
-            continue;
-        double v = plug_num(c, row);
-        if (!(v < 0) || !isfinite(v) || plug_is_sentinel(p, v))
-            continue;
-        if (cs->count == 0 || v < cs->lowest)
-            cs->lowest = v;
-        cs->count++;
-        samples_take(&cs->samples, n->api, n->hctx, b, row);
+        double v = c->f64[row];
+        if (!c->nulls[row] && v < 0 && isfinite(v) && !plug_is_sentinel(p, v))
+            hit(n, cs, v, b, row);
     }
 }
 

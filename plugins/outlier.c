@@ -14,7 +14,8 @@
 ** of the policy's sentinels; it is an outlier when outside the range.
 **
 **   - Table runs: the column's usable values go to the host's stats
-**     service (8 bytes a value; see docs/checks.md).  At finish the range
+**     service (8 bytes a value, within the run's scan.memory_mb and then
+**     spilled to disk; see docs/checks.md).  At finish the range
 **     comes from the exact profile and stats_count_outside counts the
 **     outliers and names the most extreme ones.  A column with fewer than
 **     MIN_VALUES usable values is not judged (too few to say what is usual).
@@ -167,6 +168,15 @@ static void judge_column(struct outlier *o, const struct cs_batch *b, size_t i)
     }
 }
 
+/* The host's reason when it has one (a spill directory that is full or unwritable), else out of memory. */
+static int stats_failed(const struct outlier *o, size_t i, const char *doing, struct cs_err *err)
+{
+    int has = o->api->struct_size >= offsetof(struct cs_host_api, stats_error) + sizeof(void *) &&
+              o->api->stats_error != NULL;
+    const char *why = has ? o->api->stats_error(o->cols[i].stats) : NULL;
+    return plug_err(err, PLUG_ENOMEM, "%s %s: %s", doing, o->t.cols[i].name, why != NULL ? why : "out of memory");
+}
+
 static int outlier_batch(void *state, const struct cs_batch *b, struct cs_err *err)
 {
     struct outlier *o = state;
@@ -178,7 +188,7 @@ static int outlier_batch(void *state, const struct cs_batch *b, struct cs_err *e
         if (o->t.mode == CS_MODE_CUSTOMER)
             judge_column(o, b, i);
         else if (o->api->stats_add(cs->stats, b, i, &o->t.cols[i].pol) != 0)
-            rc = plug_err(err, PLUG_ENOMEM, "out of memory collecting the values of %s", o->t.cols[i].name);
+            rc = stats_failed(o, i, "collecting the values of", err);
     }
     return rc;
 }
@@ -229,12 +239,12 @@ static int finish_table_column(struct outlier *o, size_t i, struct cs_err *err)
     struct col_state *cs = &o->cols[i];
     struct cs_profile p;
     const char *why;
-    /* A z-score needs no quantiles: skip the sort when the host offers moments alone. */
+    /* A z-score needs no quantiles: skip their passes when the host offers moments alone. */
     int moments = cs->method == CS_OUTLIER_ZSCORE &&
                   o->api->struct_size >= offsetof(struct cs_host_api, stats_moments) + sizeof(void *) &&
                   o->api->stats_moments != NULL;
     if ((moments ? o->api->stats_moments(cs->stats, &p) : o->api->stats_profile(cs->stats, &p)) != 0)
-        return plug_err(err, PLUG_ENOMEM, "could not profile %s", o->t.cols[i].name);
+        return stats_failed(o, i, "profiling", err);
     if (!bounds(&p, cs->method, cs->threshold, &cs->lower, &cs->upper, &why)) {
         skipped(o, o->t.cols[i].name, why);
         return 0;
@@ -242,6 +252,9 @@ static int finish_table_column(struct outlier *o, size_t i, struct cs_err *err)
     cs_keyref keys[PLUG_SAMPLES];
     size_t nkeys = 0;
     uint64_t n = o->api->stats_count_outside(cs->stats, cs->lower, cs->upper, keys, PLUG_SAMPLES, &nkeys);
+    if (n == 0 && o->api->struct_size >= offsetof(struct cs_host_api, stats_error) + sizeof(void *) &&
+        o->api->stats_error != NULL && o->api->stats_error(cs->stats) != NULL)
+        return stats_failed(o, i, "counting the outliers of", err);
     if (n == 0)
         return 0;
     double far = cs->lower - p.min >= p.max - cs->upper ? p.min : p.max; /* ties: low first, as the keys */

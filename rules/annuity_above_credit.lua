@@ -7,6 +7,8 @@ rule {
   table = "SAMPLE_APPLICATION",
   columns = {"AMT_ANNUITY", "AMT_CREDIT"},
   severity = "high",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "AMT_CREDIT > 0 AND AMT_ANNUITY > AMT_CREDIT",
   row = function(r)
     local annuity, credit = r.AMT_ANNUITY, r.AMT_CREDIT
     if annuity and credit and credit > 0 and annuity > credit then

@@ -6,6 +6,8 @@ rule {
   table = "SAMPLE_APPLICATION",
   columns = {"DAYS_BIRTH"},
   severity = "high",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "-DAYS_BIRTH / 365.25 < 18 OR -DAYS_BIRTH / 365.25 > 100",
   row = function(r)
     local age = cs.years(r.DAYS_BIRTH)
     if age and (age < 18 or age > 100) then

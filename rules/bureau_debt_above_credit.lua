@@ -7,6 +7,8 @@ rule {
   table = "SAMPLE_BUREAU",
   columns = {"AMT_CREDIT_SUM_DEBT", "AMT_CREDIT_SUM"},
   severity = "medium",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "AMT_CREDIT_SUM_DEBT > AMT_CREDIT_SUM",
   row = function(r)
     local debt, sum = r.AMT_CREDIT_SUM_DEBT, r.AMT_CREDIT_SUM
     if debt and sum and debt > sum then

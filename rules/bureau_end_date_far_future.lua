@@ -9,6 +9,8 @@ rule {
   table = "SAMPLE_BUREAU",
   columns = {"DAYS_CREDIT_ENDDATE"},
   severity = "low",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "DAYS_CREDIT_ENDDATE > " .. YEARS .. " * 365.25",
   row = function(r)
     local days = r.DAYS_CREDIT_ENDDATE
     if days and days > YEARS * 365.25 then

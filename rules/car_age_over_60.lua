@@ -7,6 +7,8 @@ rule {
   table = "SAMPLE_APPLICATION",
   columns = {"OWN_CAR_AGE"},
   severity = "low",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "OWN_CAR_AGE > 60",
   row = function(r)
     if r.OWN_CAR_AGE and r.OWN_CAR_AGE > 60 then
       return string.format("car age %g years", r.OWN_CAR_AGE)

@@ -9,6 +9,8 @@ rule {
   table = "SAMPLE_APPLICATION",
   columns = {"AMT_CREDIT", "AMT_GOODS_PRICE"},
   severity = "medium",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "AMT_GOODS_PRICE > 0 AND AMT_CREDIT > " .. FACTOR .. " * AMT_GOODS_PRICE",
   row = function(r)
     local credit, goods = r.AMT_CREDIT, r.AMT_GOODS_PRICE
     if credit and goods and goods > 0 and credit > FACTOR * goods then

@@ -9,6 +9,8 @@ rule {
   table = "SAMPLE_APPLICATION",
   columns = {"DAYS_EMPLOYED", "NAME_INCOME_TYPE"},
   severity = "low",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "DAYS_EMPLOYED = 365243",
   row = function(r)
     if r.DAYS_EMPLOYED == cs.DAYS_PLACEHOLDER then
       return "placeholder for an applicant whose income type is " .. (r.NAME_INCOME_TYPE or "missing")

@@ -6,6 +6,8 @@ rule {
   table = "SAMPLE_APPLICATION",
   columns = {"CODE_GENDER"},
   severity = "medium",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "CODE_GENDER = 'XNA'",
   row = function(r)
     return r.CODE_GENDER == "XNA"
   end,

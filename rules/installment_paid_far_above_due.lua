@@ -9,6 +9,8 @@ rule {
   table = "SAMPLE_INSTALLMENTS",
   columns = {"AMT_INSTALMENT", "AMT_PAYMENT"},
   severity = "low",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "AMT_INSTALMENT > 0 AND AMT_PAYMENT > " .. FACTOR .. " * AMT_INSTALMENT",
   row = function(r)
     local due, paid = r.AMT_INSTALMENT, r.AMT_PAYMENT
     if due and paid and due > 0 and paid > FACTOR * due then

@@ -8,6 +8,8 @@ rule {
   table = "SAMPLE_APPLICATION",
   columns = {"DAYS_EMPLOYED", "NAME_INCOME_TYPE"},
   severity = "high",
+  -- the same test in SQL, so that a pushdown scan counts it in the database
+  sql = "DAYS_EMPLOYED = 365243 AND NAME_INCOME_TYPE NOT IN ('Pensioner', 'Unemployed')",
   row = function(r)
     if r.DAYS_EMPLOYED == cs.DAYS_PLACEHOLDER and r.NAME_INCOME_TYPE and not no_employer[r.NAME_INCOME_TYPE] then
       return "income type " .. r.NAME_INCOME_TYPE .. " but no employment date"

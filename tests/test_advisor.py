@@ -71,6 +71,8 @@ BASE["profile"]["cache_dir"] = os.path.join(work, "profiles")
 BASE["rules_dir"] = os.path.join(work, "no-rules")  # the shipped rules are not under test here
 own = BASE["tables"]["SAMPLE_APPLICATION"]["columns"].setdefault("OWN_CAR_AGE", {})
 own["sensitive"] = True  # 103065 has OWN_CAR_AGE missing: that finding must never be sent
+# Not an expected gap (max_missing would make it info, which advisor.min_severity leaves unadvised).
+own.pop("max_missing", None)
 
 
 def config(name, **advisor):

@@ -588,6 +588,161 @@ static void test_duplicate_growth(const struct cs_check_plugin *p)
     free(h);
 }
 
+/*
+ * Keys are confirmed by comparing the full key, not the hash: 31-bit tags
+ * of 300,000 distinct keys collide a few dozen times, so a set that trusted
+ * tags (or any short fingerprint) would report phantom duplicates here.
+ * Single integer keys and composite (text, integer) keys, with planted repeats.
+ */
+static void test_duplicate_many_keys(const struct cs_check_plugin *p)
+{
+    enum { N = 300000, PLANTED = 7 };
+    struct host *h = calloc(1, sizeof(*h));
+    struct cs_err err;
+    int64_t *ids = malloc(N * sizeof(int64_t));
+    uint8_t *nulls = calloc(N, 1);
+    const char **text = malloc(N * sizeof(char *));
+    uint32_t *len = malloc(N * sizeof(uint32_t));
+    char *pool = malloc((size_t)N * 16);
+    for (size_t r = 0; r < N; r++) {
+        ids[r] = (int64_t)(r * 2654435761u % 4000000007u) - 2000000000; /* distinct, scattered, some negative */
+        text[r] = pool + 16 * r;
+        len[r] = (uint32_t)snprintf(pool + 16 * r, 16, "k%zu", r % 1000);
+    }
+    for (size_t k = 0; k < PLANTED; k++) { /* row N-1-k repeats row 1000k+3; the first repeat met is N-PLANTED */
+        ids[N - 1 - k] = ids[1000 * k + 3];
+        text[N - 1 - k] = text[1000 * k + 3];
+        len[N - 1 - k] = len[1000 * k + 3];
+    }
+    struct cs_column_policy pol[2] = {{.struct_size = sizeof(pol[0])}, {.struct_size = sizeof(pol[0])}};
+    struct cs_column_info info[2] = {{.name = "ID", .type = CS_TYPE_INT64, .is_key = 1, .policy = &pol[0]},
+                                     {.name = "S", .type = CS_TYPE_TEXT, .is_key = 1, .policy = &pol[1]}};
+    for (int composite = 0; composite < 2; composite++) {
+        size_t pk[2] = {composite ? 1 : 0, 0};
+        struct cs_table_info ti = {.struct_size = sizeof(ti), .name = "MANY", .mode = CS_MODE_TABLE, .ncols = 2,
+                                   .cols = info, .npk = composite ? 2 : 1, .pk = pk};
+        void *state = NULL;
+        memset(h, 0, sizeof(*h));
+        int rc = p->init(&api, h, &ti, &state, &err);
+        for (size_t first = 0; rc == 0 && first < N; first += 777) {
+            size_t n = N - first < 777 ? N - first : 777;
+            struct cs_column cols[2] = {
+                {.name = "ID", .type = CS_TYPE_INT64, .nulls = nulls + first, .i64 = ids + first},
+                {.name = "S", .type = CS_TYPE_TEXT, .nulls = nulls + first, .text = text + first, .text_len = len + first}};
+            struct cs_batch b = {.nrows = n, .ncols = 2, .cols = cols, .first_row = first};
+            rc = p->batch(state, &b, &err);
+        }
+        if (rc == 0)
+            rc = p->finish(state, &err);
+        p->destroy(state);
+        ok(rc == 0 && h->nf == 1 && h->f[0].count == PLANTED && h->f[0].groups == PLANTED &&
+               h->f[0].samples[0] == N - PLANTED && h->f[0].samples[PLANTED - 1] == N - 1,
+           "duplicate: %d distinct %s keys, exactly the %d planted repeats (count %llu)", N,
+           composite ? "(text, integer)" : "integer", PLANTED, h->nf ? (unsigned long long)h->f[0].count : 0ull);
+    }
+    free(ids);
+    free(nulls);
+    free(text);
+    free(len);
+    free(pool);
+    free(h);
+}
+
+/* Text keys compare by length and bytes: embedded NULs, prefixes and long values. */
+static void test_duplicate_text_bytes(const struct cs_check_plugin *p)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    struct cs_err err;
+    struct table *t = table_new(CS_MODE_TABLE, 9);
+    size_t k = add_col(t, "K", CS_TYPE_TEXT, 1);
+    set_pk(t, 1, &k);
+    static char long_a[5000], long_b[5000];
+    memset(long_a, 'x', sizeof(long_a));
+    memset(long_b, 'x', sizeof(long_b));
+    long_b[sizeof(long_b) - 1] = 'y'; /* differs in the last byte only */
+    const char *v[9] = {"a\0b", "a\0c", "a", "a\0", "a\0b", long_a, long_b, long_a, ""};
+    const uint32_t l[9] = {3, 3, 1, 2, 3, sizeof(long_a), sizeof(long_b), sizeof(long_a), 0};
+    for (size_t r = 0; r < 9; r++) {
+        t->c[k].text[r] = v[r];
+        t->c[k].len[r] = l[r];
+    }
+    size_t cuts[] = {0, 3, 4, 7};
+    ok(run_cut(p, h, t, cuts, 4, &err) == 0 && h->nf == 1, "duplicate text keys: one finding (%s)", err.msg);
+    /* row 4 repeats row 0 ("a\0b"), row 7 repeats row 5 (5000 x 'x'); "a" and "a\0" differ */
+    ok(IS(find(h, "K", "key"), 2, 9, 2, 4, 7), "duplicate text keys: embedded NUL and long keys, count 2 [4, 7]");
+    free(t);
+    free(h);
+}
+
+/*
+ * Pinned value semantics, for whole rows and for a double key: -0.0 equals
+ * 0.0, every NaN equals every NaN (whatever its payload), inf equals inf,
+ * and NULL, invalid and NaN are three different things.
+ */
+static void test_duplicate_float_semantics(const struct cs_check_plugin *p)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    struct cs_err err;
+    double nan_a = NAN, nan_b;
+    uint64_t bits = UINT64_C(0xFFF8000000000123); /* a negative NaN with a payload */
+    memcpy(&nan_b, &bits, sizeof(nan_b));
+    const double x[10] = {0.0, -0.0, nan_a, nan_b, INFINITY, INFINITY, 0, 0, 0, -INFINITY};
+    const uint8_t marks[10] = {0, 0, 0, 0, 0, 0, 1, 2, 1, 0}; /* rows 6, 8: NULL; row 7: invalid */
+    for (int keyed = 0; keyed < 2; keyed++) {
+        struct table *t = table_new(CS_MODE_TABLE, 10);
+        size_t c = add_col(t, "X", CS_TYPE_DOUBLE, keyed);
+        if (keyed)
+            set_pk(t, 1, &c);
+        for (size_t r = 0; r < 10; r++) {
+            t->c[c].f64[r] = x[r];
+            t->c[c].nulls[r] = marks[r];
+        }
+        size_t cuts[] = {0, 1, 3, 5, 7};
+        ok(run_cut(p, h, t, cuts, 5, &err) == 0 && h->nf == 1, "duplicate %s: one finding (%s)",
+           keyed ? "double key" : "rows of doubles", err.msg);
+        /* row 1 = row 0 (-0.0), row 3 = row 2 (NaNs), row 5 = row 4 (inf); rows: row 8 = row 6 (NULLs) */
+        if (keyed)
+            ok(IS(find(h, "X", "key"), 3, 10, 3, 1, 3, 5), "duplicate double key: -0.0 = 0.0, NaN = NaN, inf = inf");
+        else
+            ok(IS(find(h, "*", "row"), 4, 10, 4, 1, 3, 5, 8),
+               "duplicate rows: -0.0 = 0.0, NaN = NaN, inf = inf, NULL = NULL, NULL != invalid");
+        free(t);
+    }
+    free(h);
+}
+
+/* The same rows cut into batches in different places give the same finding. */
+static void test_duplicate_cuts(const struct cs_check_plugin *p)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    struct cs_err err;
+    struct table *t = table_new(CS_MODE_TABLE, 200);
+    size_t a = add_col(t, "A", CS_TYPE_INT64, 1);
+    size_t b = add_col(t, "B", CS_TYPE_TEXT, 1);
+    size_t pk[] = {a, b};
+    set_pk(t, 2, pk);
+    static const char *names[] = {"x", "y", "zz"};
+    for (size_t r = 0; r < 200; r++) {
+        t->c[a].i64[r] = (int64_t)(r % 70);
+        set_text(t, b, r, names[r % 3]);
+    }
+    t->c[b].nulls[150] = 1; /* skipped */
+    /* (r % 70, r % 3) repeats only after 210 rows; rows 180..199 copy the keys of rows 0..19 */
+    for (size_t r = 180; r < 200; r++) {
+        t->c[a].i64[r] = t->c[a].i64[r - 180];
+        set_text(t, b, r, names[(r - 180) % 3]);
+    }
+    size_t one[] = {0}, many[] = {0, 1, 2, 50, 51, 179, 180, 181, 199};
+    ok(run_cut(p, h, t, one, 1, &err) == 0 && IS(find(h, "A,B", "key"), 20, 200, 20, 180, 181, 182, 183, 184, 185,
+                                                   186, 187, 188, 189),
+       "duplicate composite: one batch, 20 repeats");
+    ok(run_cut(p, h, t, many, 9, &err) == 0 && IS(find(h, "A,B", "key"), 20, 200, 20, 180, 181, 182, 183, 184, 185,
+                                                     186, 187, 188, 189),
+       "duplicate composite: nine uneven batches, the same finding");
+    free(t);
+    free(h);
+}
+
 /* ---- outlier ------------------------------------------------------------- */
 
 /*
@@ -802,6 +957,10 @@ int main(int argc, char **argv)
     test_duplicate_composite(pl[2].p);
     test_duplicate_rows(pl[2].p);
     test_duplicate_growth(pl[2].p);
+    test_duplicate_many_keys(pl[2].p);
+    test_duplicate_text_bytes(pl[2].p);
+    test_duplicate_float_semantics(pl[2].p);
+    test_duplicate_cuts(pl[2].p);
     test_outlier_table(pl[3].p);
     test_outlier_customer(pl[3].p);
     test_init_errors(pl, 4);

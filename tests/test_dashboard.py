@@ -5,8 +5,10 @@ Usage: test_dashboard.py BUILD_DIR SOURCE_DIR
 
 Builds a SQLite fixture with `creditsense demo-data --customers 2000`,
 plants markup (<img onerror>, <script>) in a text value that a shipped rule
-quotes in its finding, scans the application table twice with the CLI (the
-run history), then changes a column so the next scan finds drift.  Starts,
+quotes in its finding (and that the customer's raw rows show), marks
+WEEKDAY_APPR_PROCESS_START sensitive (masked in the raw rows), scans the application table
+twice with the CLI (the run and metric history), then changes a column so the
+next scan (started from the page) finds drift.  Starts,
 on loopback ephemeral ports, three daemons serving web/: one with the
 offline advisor, one whose advisor is the OpenAI stand-in
 (tests/llm_standin.py, which plants markup in the LLM's answers), and one
@@ -43,6 +45,7 @@ TOKEN = "dash-" + secrets.token_hex(12)
 # Quoted by rules/working_without_employment_date.lua ("income type <value> but no employment date").
 PLANT = '<img src=x onerror="window.__xss=1">Working<script>window.__xss=2</script>'
 LLM_PLANT = '<script>window.__xss=3</script><img src=x onerror="window.__xss=4">'
+SENSITIVE = "WEEKDAY_APPR_PROCESS_START"  # no rule or setting reads it: marking it changes no finding
 SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
 
 t = Tap()
@@ -85,6 +88,8 @@ def config(db, name, server=None, advisor=None):
     cfg["profile"]["cache_dir"] = os.path.join(work, "profiles-" + name)
     cfg["rules_dir"] = os.path.join(SRC, "rules")
     cfg["tables"]["SAMPLE_APPLICATION"]["drift"] = {"min_runs": 2}
+    # a sensitive column: GET /api/v1/customers/{id}/rows masks it, the raw rows say "masked"
+    cfg["tables"]["SAMPLE_APPLICATION"]["columns"][SENSITIVE] = {"sensitive": True}
     cfg["server"] = dict({"listen": "127.0.0.1:8080", "threads": 2, "web_dir": os.path.join(SRC, "web")}, **(server or {}))
     if advisor:
         cfg["advisor"] = advisor
@@ -217,6 +222,7 @@ def main():
         if all(d.url for d in daemons) and standin_url:
             run_browser({"CS_URL": daemons[0].url, "CS_URL_LLM": daemons[1].url, "CS_URL_AUTH": daemons[2].url,
                          "CS_STANDIN": standin_url, "CS_TOKEN": TOKEN, "CS_PLANT": PLANT, "CS_LLM_PLANT": LLM_PLANT,
+                         "CS_SENSITIVE": SENSITIVE,
                          "CS_ARTIFACTS": ARTIFACTS, "CS_CHROMIUM": CHROMIUM})
     finally:
         for d in daemons:

@@ -13,16 +13,27 @@ SQLite ODBC driver) and, when $CS_PG_ODBC is set, into PostgreSQL.  Every
 table is scanned with --mode stream and --mode pushdown and the findings
 are compared: check, column, kind, count, total, groups, severity and
 message (outliers: bounds within 1e-9 relative instead of the message).
+
+Lua rules with a SQL predicate (rule{sql = ...}) are compared the same way,
+mixed with rules that have none (those read the rows): on the fixture
+(quotes, division, mixed case, a keyless table) and with the shipped rules
+over the sample data, on SQLite and PostgreSQL.  Table profiles built by
+pushdown statements (profile.mode "pushdown") must equal streamed ones, and
+a customer run must give the same findings with either.
 Prints TAP.
 """
+import glob
+import io
+import json
 import math
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taplib import Tap, ensure_odbcinst, run_json, workdir, write_json  # noqa: E402
+from taplib import Tap, ensure_odbcinst, run, run_json, workdir, write_json  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
 EXE = os.path.join(BUILD, "creditsense")
@@ -259,13 +270,258 @@ t.ok(rep is not None and rep.get("mode") == "pushdown", "auto pushes down above 
 rc, rep, err = run_json([EXE, "scan", "--config", cfg2, "--table", "T", "--mode", "sideways"])
 t.ok(rc == 2 and "--mode" in err, "an unknown --mode is a usage error", err)
 
+# ---- Lua rules with SQL predicates ----------------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE_RULES = """
+rule {name = "z_far", description = "AMT_Z is far beyond the usual", table = "ACCOUNTS", columns = {"AMT_Z"},
+      sql = "AMT_Z > 1000000 OR AMT_Z < 0",
+      row = function(r) if r.AMT_Z and (r.AMT_Z > 1000000 or r.AMT_Z < 0) then return "AMT_Z " .. r.AMT_Z end end}
+rule {name = "status_placeholder", description = "STATUS is a placeholder", table = "ACCOUNTS",
+      columns = {"STATUS", "BRANCH"}, sql = "STATUS IN ('XNA', 'N/A''x') AND BRANCH <> 'B9'",
+      row = function(r) if r.STATUS == "XNA" or r.STATUS == "N/A'x" then return "status " .. r.STATUS end end}
+rule {name = "mixed_quarter", description = "A quarter of Amt_Mixed is below -4", table = "ACCOUNTS",
+      columns = {"Amt_Mixed"}, sql = "Amt_Mixed / 4 < -4",
+      row = function(r) return r.Amt_Mixed ~= nil and r.Amt_Mixed / 4 < -4 end}
+rule {name = "status_missing", description = "STATUS is NULL", table = "ACCOUNTS", columns = {"STATUS"},
+      sql = "STATUS IS NULL", row = function(r) return r.STATUS == nil end}
+rule {name = "days_lua_only", description = "DAYS_X holds the placeholder", table = "ACCOUNTS", columns = {"DAYS_X"},
+      row = function(r) if r.DAYS_X == 365243 then return "placeholder" end end}
+rule {name = "q_total", description = "AMT_Q adds up", table = "ACCOUNTS", columns = {"AMT_Q"},
+      aggregate = {init = function() return {n = 0} end,
+                   row = function(s, r) if r.AMT_Q and r.AMT_Q > 90 then s.n = s.n + 1; return true end end,
+                   finish = function(s, rows) return s.n .. " of " .. rows, s.n end}}
+rule {name = "copies_c", description = "C is 3", table = "COPIES", columns = {"C"}, sql = "C = 3",
+      row = function(r) if r.C == 3 then return "C is 3" end end}
+"""
+
+
+def fixture_rules(label, names):
+    """A rules directory for the fixture's tables as this database names them."""
+    d = os.path.join(work, label + "-rules")
+    os.makedirs(d, exist_ok=True)
+    text = FIXTURE_RULES
+    if label == "postgresql":  # text > bigint: PostgreSQL refuses it (SQLite would compare storage classes)
+        text += """
+rule {name = "typed_wrong", description = "STATUS is XNA", table = "ACCOUNTS", columns = {"STATUS"},
+      sql = "STATUS > 5", row = function(r) return r.STATUS == "XNA" end}
+"""
+    with open(os.path.join(d, "fixture.lua"), "w") as f:
+        f.write(text.replace('"ACCOUNTS"', '"%s"' % names[0]).replace('"COPIES"', '"%s"' % names[1]))
+    return d
+
+
+def lua_findings(report):
+    return {(f["check"], f["column"].upper()): f for f in report["findings"] if f.get("source") == "lua"}
+
+
+def compare_rules(label, cfgpath, table, keyed=True, env=None, require_some=True):
+    """Stream and pushdown: the Lua findings agree.  Returns the pushdown run's stderr."""
+    env = dict(env or {}, CREDITSENSE_LOG="info")
+    rc1, s, e1 = run_json([EXE, "scan", "--config", cfgpath, "--table", table, "--mode", "stream", "--no-store"],
+                          env=env)
+    rc2, p, e2 = run_json([EXE, "scan", "--config", cfgpath, "--table", table, "--mode", "pushdown", "--no-store"],
+                          env=env)
+    if not t.ok(s is not None and p is not None and p.get("mode") == "pushdown",
+                "%s %s: rules stream and push down" % (label, table), (e1 + e2)[-2000:]):
+        return ""
+    a, b = lua_findings(s), lua_findings(p)
+    t.eq(sorted(b), sorted(a), "%s %s: the same rules report" % (label, table))
+    bad = []
+    for k in a:
+        fs, fp = a[k], b.get(k, {})
+        flds = ("count", "total", "severity", "kind") + (("message", "sample_keys") if keyed else ())
+        for fld in flds:
+            if fs.get(fld) != fp.get(fld):
+                bad.append("%s %s: %r vs %r" % (k, fld, fs.get(fld), fp.get(fld)))
+    t.ok(not bad and (a or not require_some), "%s %s: %d rule findings agree (count, total, severity%s)" %
+         (label, table, len(a), ", message, sample keys" if keyed else ""), "\n".join(bad))
+    return e2
+
+
+def check_rules(label, conn, native, names):
+    cfg = config(conn, native, names)
+    cfg["rules_dir"] = fixture_rules(label, names)
+    cfgpath = write_json(os.path.join(work, label + "-rules.json"), cfg)
+    err = compare_rules(label, cfgpath, names[0])
+    t.ok("read the rows (their columns only)" in err, "%s: rules without a predicate read only their columns" % label,
+         err[-1500:])
+    if label == "postgresql":
+        t.ok("typed_wrong" in err and "refuses its sql predicate" in err,
+             "postgresql: a predicate the database refuses sends only its rule back to the rows", err[-1500:])
+    err = compare_rules(label, cfgpath, names[1], keyed=False)
+    rc, p, _ = run_json([EXE, "scan", "--config", cfgpath, "--table", names[1], "--mode", "pushdown", "--no-store"])
+    f = lua_findings(p or {"findings": []}).get(("copies_c", "C"))
+    t.ok(f is not None and f["sample_keys"] == [] and "First case: C is 3" in f["message"],
+         "%s: a keyless table has no sample keys in SQL, and the message quotes the first case" % label, f)
+    rc, p, _ = run_json([EXE, "scan", "--config", cfgpath, "--table", names[0], "--mode", "pushdown", "--no-store"])
+    counts = {k[0]: f["count"] for k, f in lua_findings(p or {"findings": []}).items()}
+    want = {"z_far": 2, "status_placeholder": 3, "mixed_quarter": 1, "status_missing": 1, "days_lua_only": 5,
+            "q_total": counts.get("q_total", -1)}
+    if label == "postgresql":
+        want["typed_wrong"] = 2  # refused by the database, so counted by its row function
+    t.eq(counts, want,
+         "%s: the planted rows are counted (quoted text bound, integer division as Lua's)" % label)
+
+
+check_rules("sqlite-native", "Driver=SQLite3;Database=" + db, True, sqlite_names)
+check_rules("sqlite-odbc", "Driver=SQLite3;Database=" + db, False, sqlite_names)
+
+
+# ---- the shipped rules and table profiles over the sample data -----------------------------------
+
+DEMO = os.path.join(work, "demo.db")
+TABLES = ["SAMPLE_APPLICATION", "SAMPLE_BUREAU", "SAMPLE_PREVIOUS_APP", "SAMPLE_INSTALLMENTS"]
+
+
+def make_demo():
+    """Sample data with the planted text-in-numeric cells set to NULL (SQLite pushdown streams such tables,
+    and PostgreSQL cannot hold them), so that every table really goes to the database."""
+    rc, _, err = run([EXE, "demo-data", "--out", DEMO, "--customers", "400"])
+    if rc != 0:
+        return err
+    c = sqlite3.connect(DEMO)
+    for tbl in TABLES:
+        for _, name, typ, *_ in c.execute('PRAGMA table_info("%s")' % tbl).fetchall():
+            ok = {"INTEGER": "('integer','null')", "REAL": "('integer','real','null')"}.get(typ.upper())
+            if ok:
+                c.execute('UPDATE "%s" SET "%s" = NULL WHERE typeof("%s") NOT IN %s' % (tbl, name, name, ok))
+    c.commit()
+    c.close()
+    return ""
+
+
+def csv_cell(v):
+    """PostgreSQL CSV: NULL unquoted and empty, text always quoted, numbers exactly (repr round-trips)."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return '"' + v.replace('"', '""') + '"'
+    return repr(v)
+
+
+def demo_postgres():
+    """The sample data in PostgreSQL, lower-case names as PostgreSQL users write them."""
+    c = sqlite3.connect(DEMO)
+    out = io.StringIO()
+    for tbl in TABLES:
+        cols = c.execute('PRAGMA table_info("%s")' % tbl).fetchall()
+        types = {"INTEGER": "bigint", "REAL": "double precision"}
+        out.write('DROP TABLE IF EXISTS %s;\nCREATE TABLE %s (%s);\n' % (
+            tbl.lower(), tbl.lower(), ", ".join("%s %s" % (n.lower(), types.get(ty.upper(), "text"))
+                                               for _, n, ty, *_ in cols)))
+        out.write("COPY %s FROM STDIN WITH (FORMAT csv);\n" % tbl.lower())
+        for row in c.execute('SELECT * FROM "%s"' % tbl):
+            out.write(",".join(csv_cell(v) for v in row) + "\n")
+        out.write("\\.\n")
+    c.close()
+    text = out.getvalue()
+    p = subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", os.environ.get("PGDATABASE", "creditsense")],
+                       input=text, capture_output=True, text=True)
+    return p.returncode == 0, p.stderr[-2000:]
+
+
+def demo_config(label, conn, native, profile_mode=None):
+    with open(os.path.join(REPO, "deploy", "creditsense.json")) as f:
+        base = json.load(f)
+    cfg = {"source": {"odbc": conn, "native_sqlite": native}, "tables": base["tables"],
+           "rules_dir": os.path.join(REPO, "rules")}
+    if profile_mode:
+        cfg["profile"] = {"cache_dir": os.path.join(work, "%s-profiles-%s" % (label, profile_mode)),
+                          "mode": profile_mode}
+    return write_json(os.path.join(work, "%s-demo-%s.json" % (label, profile_mode or "scan")), cfg)
+
+
+def check_shipped_rules(label, conn, native):
+    cfgpath = demo_config(label, conn, native)
+    for tbl in TABLES:
+        keyed = tbl != "SAMPLE_INSTALLMENTS"  # configured without a primary key
+        err = compare_rules(label + " shipped rules", cfgpath, tbl, keyed=keyed, require_some=False)
+        t.ok("refuses" not in err and "disagree" not in err,
+             "%s %s: the database runs every shipped predicate, and they agree with the functions" % (label, tbl),
+             err[-1500:])
+        if tbl == "SAMPLE_APPLICATION":
+            t.ok("read the rows" not in err, "%s: every rule of %s has a predicate, no row is read" % (label, tbl),
+                 err[-1500:])
+
+
+def close_rel(a, b, rel):
+    return a == b or abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def check_profiles(label, conn, native, customers, exact):
+    """profile.mode stream and pushdown: the cached profiles agree, and so do the customers' findings."""
+    runs, files = {}, {}
+    for mode in ("stream", "pushdown"):
+        cfgpath = demo_config(label, conn, native, mode)
+        runs[mode] = []
+        for cid in customers:
+            rc, rep, err = run_json([EXE, "customer", "--config", cfgpath, "--id", str(cid), "--no-store"],
+                                    env={"CREDITSENSE_LOG": "info"})
+            runs[mode].append(rep)
+            if mode == "pushdown" and cid == customers[0]:
+                t.ok(rep is not None and "computed in the database" in err,
+                     "%s: profile.mode pushdown builds the profiles in the database" % label, err[-1500:])
+        files[mode] = {}
+        for path in glob.glob(os.path.join(work, "%s-profiles-%s" % (label, mode), "*.profile.json")):
+            with open(path) as f:
+                doc = json.load(f)
+            files[mode][doc["table"].upper()] = doc["columns"]
+    t.eq(sorted(files["pushdown"]), sorted(files["stream"]), "%s: profiles of the same tables are cached" % label)
+    bad, ncols = [], 0
+    for tbl, cols in files["stream"].items():
+        other = {k.upper(): v for k, v in files["pushdown"].get(tbl, {}).items()}
+        for col, a in cols.items():
+            b = other.get(col.upper())
+            ncols += 1
+            if b is None:
+                bad.append("%s.%s: no pushdown profile" % (tbl, col))
+                continue
+            for k, v in a.items():
+                if k in ("count", "min", "max"):
+                    same = v == b[k]
+                elif k in ("mean", "sd"):
+                    same = close_rel(v, b[k], 1e-12)
+                else:
+                    same = v == b[k] if exact else close_rel(v, b[k], 1e-9)
+                if not same:
+                    bad.append("%s.%s %s: %r vs %r" % (tbl, col, k, v, b[k]))
+    t.ok(not bad and ncols > 20, "%s: %d column profiles agree (count, min, max exactly; quantiles and MAD %s; "
+         "mean and sd to 1e-12)" % (label, ncols, "exactly" if exact else "to 1e-9"), "\n".join(bad[:20]))
+
+    def shape_c(rep):
+        return sorted((f["check"], f["table"].upper(), f["column"].upper(), f["kind"], f["count"], f["total"],
+                       f["severity"], json.dumps(f.get("sample_keys"))) for f in (rep or {}).get("findings", []))
+    same = all(a is not None and shape_c(a) == shape_c(b) for a, b in zip(runs["stream"], runs["pushdown"]))
+    nout = sum(1 for rep in runs["stream"] for f in (rep or {}).get("findings", []) if f["check"] == "outlier")
+    t.ok(same and nout > 0, "%s: %d customer runs give the same findings with pushdown profiles (%d outlier findings)"
+         % (label, len(customers), nout))
+
+
+derr = make_demo()
+if t.ok(derr == "", "sample data for the shipped rules and profiles", derr):
+    cdb = sqlite3.connect(DEMO)
+    CUSTOMERS = [r[0] for r in cdb.execute("SELECT SK_ID_CURR FROM SAMPLE_APPLICATION ORDER BY SK_ID_CURR LIMIT 40")]
+    cdb.close()
+    CUSTOMERS = CUSTOMERS[::8]
+    check_shipped_rules("sqlite-native", "Driver=SQLite3;Database=" + DEMO, True)
+    check_profiles("sqlite-native", "Driver=SQLite3;Database=" + DEMO, True, CUSTOMERS, exact=True)
+    # The SQLite ODBC driver hands doubles over as text with about 15 digits, so not to the last bit.
+    check_profiles("sqlite-odbc", "Driver=SQLite3;Database=" + DEMO, False, CUSTOMERS[:2], exact=False)
+
 pg = os.environ.get("CS_PG_ODBC")
+if pg and derr == "":
+    ok, perr = demo_postgres()
+    if t.ok(ok, "sample data loaded into PostgreSQL", perr):
+        check_shipped_rules("postgresql", pg, False)
+        check_profiles("postgresql", pg, False, CUSTOMERS, exact=False)
 if pg:
     ok, perr = make_postgres()
     if t.ok(ok, "PostgreSQL fixture loaded", perr):
         planted = PLANTED | {("missing", "AMT_Z", "nan"), ("missing", "AMT_Q", "invalid"),
                              ("missing", "AMT_M", "invalid")}
         check_source("postgresql", pg, False, ("pd_accounts", "pd_copies", "pd_empty"), planted)
+        check_rules("postgresql", pg, False, ("pd_accounts", "pd_copies", "pd_empty"))
         rc, rep, err = run_json([EXE, "scan", "--config", os.path.join(work, "postgresql.json"), "--table",
                                  "pd_accounts", "--no-store"])
         t.ok(rep is not None and rep.get("mode") == "pushdown", "auto pushes a PostgreSQL table down", err)

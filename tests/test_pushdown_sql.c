@@ -5,11 +5,23 @@
 ** SQLite's ORDER BY ... LIMIT 2 OFFSET ? and centred sum of squares,
 ** identifiers quoted exactly as the catalog spells them, and no user value
 ** (sentinels, thresholds) ever in the text: they are all placeholders.
+** Duplicates take one GROUP BY statement (window totals with the sample keys).
+**
+** Then the native SQLite functions (sqlite_funcs.h) on an in-memory
+** database: cs_stats equals stats.c's profile bit for bit over the values
+** the native reader would read (integral REALs and numeric text in, other
+** text, infinities and sentinels out), and cs_outliers counts and names the
+** farthest offenders.
 */
+#include <jansson.h>
+#include <math.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pushdown.h"
+#include "sqlite_funcs.h"
+#include "stats.h"
 #include "tap.h"
 
 static size_t count(const char *hay, const char *needle)
@@ -18,6 +30,115 @@ static size_t count(const char *hay, const char *needle)
     for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
         n++;
     return n;
+}
+
+/* One text answer of `sql` on db (malloc'ed), NULL on error or SQL NULL. */
+static char *answer(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_type(st, 0) != SQLITE_NULL)
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+}
+
+static int same_profile(const struct cs_sqlf_stats *a, const struct cs_profile *b, int full)
+{
+    return a->n == b->count && a->min == b->min && a->max == b->max && a->mean == b->mean && a->sd == b->sd &&
+           (!full || (a->q1 == b->q1 && a->median == b->median && a->q3 == b->q3 && a->mad == b->mad));
+}
+
+static void test_sqlite_funcs(void)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(":memory:", &db);
+    ok(rc == SQLITE_OK && cs_sqlite_funcs_register(db) == SQLITE_OK, "funcs: registered on a connection");
+    sqlite3_exec(db, "CREATE TABLE T (ID INTEGER, R REAL, I INTEGER)", NULL, NULL, NULL);
+    /* R: values with awkward sums, numeric text, junk text, infinity, the sentinel -1, NULL.
+     * I: integral REAL and integer text are values; 2.5 and '7.5' are not. */
+    struct cs_stats *er = cs_stats_new(NULL, NULL, NULL), *ei = cs_stats_new(NULL, NULL, NULL);
+    sqlite3_stmt *ins = NULL;
+    sqlite3_prepare_v2(db, "INSERT INTO T VALUES (?, ?, ?)", -1, &ins, NULL);
+    for (int k = 0; k < 200; k++) {
+        double r = 1e6 + 0.1 * k + (k % 7) * 1e-3;
+        sqlite3_bind_int(ins, 1, k);
+        if (k % 50 == 3)
+            sqlite3_bind_text(ins, 2, "12.5", -1, SQLITE_STATIC), r = 12.5;
+        else if (k % 50 == 4)
+            sqlite3_bind_text(ins, 2, "abc", -1, SQLITE_STATIC), r = NAN;
+        else if (k % 50 == 5)
+            sqlite3_bind_double(ins, 2, INFINITY), r = NAN;
+        else if (k % 50 == 6)
+            sqlite3_bind_double(ins, 2, -1), r = NAN;
+        else if (k % 50 == 7)
+            sqlite3_bind_null(ins, 2), r = NAN;
+        else
+            sqlite3_bind_double(ins, 2, r);
+        if (!isnan(r))
+            cs_stats_push(er, r, CS_KEYREF_NONE);
+        double i = (double)(k * 3 % 17);
+        if (k % 40 == 1)
+            sqlite3_bind_double(ins, 3, 2.5), i = NAN;
+        else if (k % 40 == 2)
+            sqlite3_bind_text(ins, 3, "7", -1, SQLITE_STATIC), i = 7;
+        else if (k % 40 == 3)
+            sqlite3_bind_text(ins, 3, "7.5", -1, SQLITE_STATIC), i = NAN;
+        else if (k % 40 == 4)
+            sqlite3_bind_double(ins, 3, 4.0), i = 4;
+        else
+            sqlite3_bind_int(ins, 3, (int)i);
+        if (!isnan(i))
+            cs_stats_push(ei, i, CS_KEYREF_NONE);
+        sqlite3_step(ins);
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    struct cs_profile pr, pi;
+    cs_stats_profile(er, &pr);
+    cs_stats_profile(ei, &pi);
+    struct cs_sqlf_stats st;
+    char *a = answer(db, "SELECT cs_stats(R, 2, 1, -1) FROM T");
+    ok(a != NULL && cs_sqlf_stats_parse(a, &st) == 0 && same_profile(&st, &pr, 1),
+       "funcs: cs_stats (full) equals stats.c's profile to the last bit (%s)", a ? a : "NULL");
+    free(a);
+    a = answer(db, "SELECT cs_stats(R, 2, 0, -1) FROM T");
+    ok(a != NULL && cs_sqlf_stats_parse(a, &st) == 0 && same_profile(&st, &pr, 0) && st.q1 == 0,
+       "funcs: cs_stats (moments) has the same n, min, max, mean and sd, and no quantiles");
+    free(a);
+    a = answer(db, "SELECT cs_stats(I, 1, 1) FROM T");
+    ok(a != NULL && cs_sqlf_stats_parse(a, &st) == 0 && same_profile(&st, &pi, 1),
+       "funcs: an INTEGER column takes integral REALs and integer text, as the native reader does");
+    free(a);
+    a = answer(db, "SELECT cs_stats(R, 2, 1) FROM T WHERE ID < 0");
+    ok(a == NULL, "funcs: no usable value gives NULL");
+    ok(cs_sqlf_stats_parse("3 0x1p+0 nonsense", &st) != 0, "funcs: a malformed cs_stats answer is refused");
+    /* Outliers of R beyond [1e6 + 1, 1e6 + 19]: the first rows (k < 10) and the text 12.5, farthest first. */
+    a = answer(db, "SELECT cs_outliers(R, 2, 1000001.0, 1000019.0, 1, -1, ID) FROM T");
+    uint64_t expect = 0;
+    for (int k = 0; k < 200; k++)
+        if (!(k % 50 >= 4 && k % 50 <= 7)) {
+            double r = k % 50 == 3 ? 12.5 : 1e6 + 0.1 * k + (k % 7) * 1e-3;
+            expect += r < 1000001.0 || r > 1000019.0;
+        }
+    json_t *keys = a && strchr(a, '\t') ? json_loads(strchr(a, '\t') + 1, 0, NULL) : NULL;
+    ok(a != NULL && strtoull(a, NULL, 10) == expect, "funcs: cs_outliers counts usable values outside (%s, want %llu)",
+       a ? a : "NULL", (unsigned long long)expect);
+    ok(json_array_size(keys) == 10 && json_integer_value(json_array_get(keys, 0)) == 3 &&
+           json_integer_value(json_array_get(keys, 1)) == 53,
+       "funcs: 10 sample keys, the farthest (numeric text 12.5) first, ties in scan order");
+    json_decref(keys);
+    free(a);
+    a = answer(db, "SELECT cs_outliers(R, 2, -10.0, 1e9, 0, ID, I) FROM T");
+    ok(a != NULL && strcmp(a, "0\t[]") == 0, "funcs: nothing outside gives 0 and no keys (%s)", a ? a : "NULL");
+    free(a);
+    a = answer(db, "SELECT cs_outliers(R, 2, 0.0, 1e9, 5, ID) FROM T");
+    ok(a == NULL, "funcs: a sentinel count beyond the arguments is an error, not a crash");
+    free(a);
+    cs_stats_free(er);
+    cs_stats_free(ei);
+    sqlite3_close(db);
 }
 
 int main(void)
@@ -70,6 +191,8 @@ int main(void)
         ok(strstr(sql, "\"STATUS\" IN (?, ?)") != NULL, "snowflake: text sentinels are placeholders");
         ok(strstr(sql, "GROUP BY \"BRANCH\", \"ACC_NO\" HAVING COUNT(*) > 1") != NULL,
            "snowflake: composite-key duplicates by GROUP BY ... HAVING");
+        ok(count(sql, "GROUP BY") == 1 && strstr(sql, "COUNT(*) OVER (), SUM(d.cs_dup_n) OVER ()") != NULL,
+           "snowflake: one GROUP BY statement gives the duplicate totals and the sample keys");
         ok(strstr(sql, "LIMIT 10") != NULL, "snowflake: sample keys are bounded (LIMIT 10)");
         ok(count(sql, "SELECT ") >= 3, "snowflake: statistics, then counts beyond the bounds");
         free(sql);
@@ -101,5 +224,6 @@ int main(void)
         ok(strstr(sql, "NaN") == NULL, "sqlite: no NaN test (SQLite stores NaN as NULL)");
         free(sql);
     }
+    test_sqlite_funcs();
     return tap_done();
 }

@@ -4,7 +4,9 @@
 ** between rule files, the catalogue (broken files, last good version,
 ** Kubernetes ConfigMap layout), and the engine (one pass, findings with
 ** source "lua", rule errors as findings, a file dropped between two scans,
-** a missing column, aggregate and customer rules).  Fixtures are SQLite
+** a missing column, aggregate and customer rules), and SQL predicates
+** (rule{sql = ...}: refused text at load, the text each dialect receives,
+** and a pushdown scan agreeing with a streamed one).  Fixtures are SQLite
 ** files under $CS_TEST_WORK.  TAP output.
 */
 #include <errno.h>
@@ -22,6 +24,8 @@
 #include "engine.h"
 #include "err.h"
 #include "plugin.h"
+#include "pushdown.h"
+#include "pushdown_rules.h"
 #include "rules.h"
 #include "sandbox.h"
 #include "tap.h"
@@ -702,6 +706,175 @@ static void test_config_key(void)
     cs_config_free(cfg);
 }
 
+
+/* ---- SQL predicates (rule{sql = ...}): checked at load, run in the database by a pushdown scan ---- */
+
+static void test_sql_load(void)
+{
+    struct cs_sandbox *sb = cs_sandbox_new(NULL);
+    struct loaded l = {0};
+    load_text(sb, "sql.lua", GOOD_HEAD "sql = \"A > 5 AND (A < 100 OR A IS NULL)\",\n"
+                             "row = function(r) return r.A and r.A > 5 end}\n", &l);
+    ok(l.rc == 0 && l.list.n == 1 && l.list.v[0].sql != NULL &&
+           strcmp(l.list.v[0].sql, "A > 5 AND (A < 100 OR A IS NULL)") == 0,
+       "a row rule with a sql predicate loads and keeps it (%s)", l.msg);
+    cs_rule_list_clear(&l.list);
+    cs_sandbox_free(sb);
+    char *cols[] = {"A", "Amt_Mixed", "S"};
+    struct cs_rule_table t = {.name = "T", .cols = cols, .ncols = 3};
+    char msg[300] = "";
+    ok(cs_rule_sql_check("A BETWEEN 1 AND 2 AND A NOT IN (1, 2.5, -3e2) AND CASE WHEN A > 1 THEN 1 ELSE 0 END = 1 "
+                         "AND ABS(-A) >= COALESCE(amt_mixed, 0) AND \"Amt_Mixed\" <> 3 AND NOT A = 4 AND S = 'it''s' "
+                         "AND (S IS NOT NULL OR A NOT BETWEEN 0 AND 1) AND A / 2 != A * 2 + 1 - TRUE",
+                         &t, msg, sizeof(msg)) == 0,
+       "the whole grammar is accepted (%s)", msg);
+    static const struct {
+        const char *sql, *needle, *what;
+    } bad[] = {
+        {"A > 5; DROP TABLE T", "';' is not allowed", "a second statement after ';'"},
+        {"A > 5 -- always", "comments are not allowed", "a -- comment"},
+        {"A > 5 /* x */", "comments are not allowed", "a /* comment"},
+        {"A IN (SELECT A FROM T)", "statements are not allowed (SELECT)", "a subquery"},
+        {"B > 5", "B is not one of the rule's columns", "a column the rule does not declare"},
+        {"lower(S) = 'x'", "lower is not one of the rule's columns", "a function outside the list"},
+        {"S = 'x", "never closed", "an unterminated string"},
+        {"A >", "ends too early", "a condition cut short"},
+        {"A > 5 A", "out of place", "two conditions without AND"},
+        {"A > 5 % 2", "'%' is not allowed", "an operator outside the list"},
+        {"", "empty", "an empty predicate"},
+        {"A IS 5", "IS NULL expected", "IS without NULL"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        msg[0] = '\0';
+        ok(cs_rule_sql_check(bad[i].sql, &t, msg, sizeof(msg)) != 0 && has(msg, bad[i].needle),
+           "sql refused: %s (%s)", bad[i].what, msg);
+    }
+    char deep[400] = "";
+    for (int i = 0; i < 120; i++)
+        strcat(deep, "(");
+    strcat(deep, "A");
+    for (int i = 0; i < 120; i++)
+        strcat(deep, ")");
+    ok(cs_rule_sql_check(deep, &t, msg, sizeof(msg)) != 0 && has(msg, "nested more than"),
+       "deep nesting is refused before it can exhaust the stack (%s)", msg);
+    expect_load_error(GOOD_HEAD "sql = 'A > 1; DELETE FROM T', row = function(r) end}", 1, "';' is not allowed",
+                      "a bad predicate stops the file at load, at the rule's line");
+    expect_load_error("rule {name = 'r', description = 'd', table = 'T', columns = {'A'}, sql = 'A > 1',\n"
+                      "      aggregate = {row = function() end, finish = function() end}}", 1,
+                      "'sql' is for row rules only", "an aggregate rule cannot have a predicate");
+    expect_load_error(GOOD_HEAD "sql = 5, row = function(r) end}", 1, "'sql' must be a string",
+                      "a predicate that is not a string is refused");
+    expect_load_error("rule {name = 'r', description = 'd', tables = {'T', 'U'}, columns = {T = {'A'}, U = {'B'}},\n"
+                      "      sql = 'A > 1', row = function(r) end}", 1, "(table U)",
+                      "a predicate must fit every table of the rule");
+}
+
+static struct cs_run *scan_mode(struct cs_engine *eng, const char *table, int mode)
+{
+    struct cs_err err = {0};
+    struct cs_run *run = NULL;
+    struct cs_scan_opts o = {.scan_mode = mode};
+    if (cs_engine_scan_table(eng, table, &o, &run, &err) != 0)
+        printf("# scan failed: %s\n", err.msg);
+    return run;
+}
+
+/* The same rules streamed and in the database: equal findings, down to messages and samples. */
+static void test_sql_pushdown(const char *db)
+{
+    char dir[4096];
+    new_dir(dir, sizeof(dir), "sqlrules");
+    put_rule(dir, "a.lua",
+             "rule {name = 'quarter', description = 'A quarter of A is above 3', table = 'T', columns = {'A'},\n"
+             "      sql = 'A / 4 > 3', row = function(r) if r.A and r.A / 4 > 3 then return 'A is ' .. r.A end end}\n"
+             "rule {name = 'bx', description = 'B is x for customer 101', table = 'T', columns = {'B', 'C'},\n"
+             "      sql = \"B = 'x' AND C = 101\", row = function(r) return r.B == 'x' and r.C == 101 end}\n"
+             "rule {name = 'none', description = 'never', table = 'T', columns = {'A'},\n"
+             "      sql = 'A < 0', row = function(r) return r.A and r.A < 0 end}\n"
+             "rule {name = 'null_b', description = 'B is missing', table = 'T', columns = {'B'},\n"
+             "      row = function(r) return r.B == nil end}\n"
+             "rule {name = 'liar', description = 'the predicate says more than the function', table = 'T',\n"
+             "      columns = {'A'}, sql = 'A > 10', row = function(r) return r.A > 15 end}\n");
+    struct cs_config *cfg = config_for(db, dir);
+    struct cs_engine *eng = engine(cfg);
+    struct cs_run *s = scan_mode(eng, "T", CS_SCAN_STREAM), *p = scan_mode(eng, "T", CS_SCAN_PUSHDOWN);
+    ok(p != NULL && strcmp(p->mode, "pushdown") == 0, "a table with Lua rules is checked in the database");
+    static const char *const same[] = {"quarter", "bx", "null_b"};
+    for (size_t i = 0; i < 3; i++) {
+        const struct cs_finding *a = finding(s, same[i]), *b = finding(p, same[i]);
+        ok(a != NULL && b != NULL && a->count == b->count && a->total == b->total && a->severity == b->severity &&
+               strcmp(a->message, b->message) == 0 && json_equal(a->sample_keys, b->sample_keys),
+           "rule %s: streaming and pushdown agree (count, total, severity, message, samples: %s | %s)", same[i],
+           a ? a->message : "-", b ? b->message : "-");
+    }
+    const struct cs_finding *q = finding(p, "quarter");
+    ok(q != NULL && q->count == 8 && has(q->message, "First case, key 13: A is 13.0"),
+       "a / b divides as Lua does (floats), and the first case is the first row in scan order (%s)",
+       q ? q->message : "");
+    ok(finding(s, "none") == NULL && finding(p, "none") == NULL, "a predicate matching nothing gives no finding");
+    const struct cs_finding *l = finding(p, "liar");
+    ok(l != NULL && l->count == 10 && json_array_size(l->sample_keys) == 5,
+       "predicate and function disagree: the count is the predicate's, samples are the rows the function reports");
+    cs_run_free(s);
+    cs_run_free(p);
+    cs_engine_free(eng);
+    cs_config_free(cfg);
+}
+
+/* The predicate as each dialect receives it: catalog names quoted, literals bound, Lua's meaning kept. */
+static void test_sql_dialects(const char *db)
+{
+    char dir[4096];
+    new_dir(dir, sizeof(dir), "sqldialects");
+    put_rule(dir, "d.lua",
+             "rule {name = 'd', description = 'd', table = 'T', columns = {'AMT_Z', 'Amt_Mixed', 'STATUS'},\n"
+             "      sql = \"AMT_Z / 2 > 1.5 AND Amt_Mixed IN (-1, 2) AND STATUS <> 'it''s'\",\n"
+             "      row = function(r) return false end}\n");
+    struct cs_config *cfg = config_for(db, dir);
+    struct cs_rules_vm *vm = cs_rules_vm_new(cfg);
+    cs_rules_vm_sync(vm);
+    struct cs_colmeta cols[] = {{"amt_z", CS_TYPE_DOUBLE}, {"Amt_Mixed", CS_TYPE_INT64}, {"status", CS_TYPE_TEXT}};
+    struct cs_schema schema = {.table = "T", .ncols = 3, .cols = cols};
+    struct cs_run run = {0};
+    struct cs_rules_target target = {.run = &run, .cfg = cfg, .schema = &schema, .mode = CS_MODE_TABLE};
+    struct cs_rules_pass *pass = cs_rules_pass_begin(vm, &target);
+    static const struct {
+        enum cs_dialect d;
+        const char *name, *div, *in;
+    } cases[] = {
+        {CS_DIALECT_POSTGRES, "PostgreSQL",
+         "(NULLIF(\"amt_z\", CAST('NaN' AS DOUBLE PRECISION)) * CAST(? AS DOUBLE PRECISION) / NULLIF(CAST(? AS BIGINT), 0)"
+         " > CAST(? AS DOUBLE PRECISION)",
+         "\"Amt_Mixed\" IN (-CAST(? AS BIGINT), CAST(? AS BIGINT)) AND \"status\" <> ?)"},
+        {CS_DIALECT_SNOWFLAKE, "Snowflake",
+         "(NULLIF(\"amt_z\", CAST('NaN' AS DOUBLE)) * CAST(? AS DOUBLE) / NULLIF(CAST(? AS BIGINT), 0) > CAST(? AS DOUBLE)",
+         "\"Amt_Mixed\" IN (-CAST(? AS BIGINT), CAST(? AS BIGINT)) AND \"status\" <> ?)"},
+        {CS_DIALECT_SQLITE, "SQLite", "(\"amt_z\" * CAST(? AS REAL) / NULLIF(CAST(? AS BIGINT), 0) > CAST(? AS REAL)",
+         "\"Amt_Mixed\" IN (-CAST(? AS BIGINT), CAST(? AS BIGINT)) AND \"status\" <> ?)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cs_pd_table t = {.dialect = cases[i].d, .schema = &schema, .rules = pass};
+        struct pd_rules *rs = NULL;
+        struct pd_sql q = {0};
+        struct cs_err err = {0};
+        int rc = pd_rules_new(&t, &rs, &err);
+        if (rc == 0 && pd_rules_count(rs) == 1)
+            pd_rules_cond(rs, 0, &q);
+        ok(q.s != NULL && has(q.s, cases[i].div) && has(q.s, cases[i].in),
+           "%s: columns quoted as the catalog spells them, division as Lua's, numbers typed parameters (%s)",
+           cases[i].name, q.s ? q.s : err.msg);
+        ok(q.np == 6 && q.p[0].type == CS_TYPE_DOUBLE && q.p[0].f64 == 1.0 && q.p[1].i64 == 2 && q.p[2].f64 == 1.5 &&
+               q.p[3].i64 == 1 && q.p[5].type == CS_TYPE_TEXT && strcmp(q.p[5].text, "it's") == 0 &&
+               strstr(q.s, "it") == NULL,
+           "%s: every literal is a bound parameter, none is in the text", cases[i].name);
+        pd_free(&q);
+        pd_rules_free(rs);
+    }
+    cs_rules_pass_free(pass);
+    cs_rules_vm_free(vm);
+    cs_config_free(cfg);
+}
+
 int main(void)
 {
     char db[4200];
@@ -712,6 +885,9 @@ int main(void)
     test_api();
     test_sandbox_load();
     test_scan(db);
+    test_sql_load();
+    test_sql_pushdown(db);
+    test_sql_dialects(db);
     test_run_failures(db);
     test_isolation(db);
     test_missing_column(db);

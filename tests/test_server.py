@@ -6,7 +6,11 @@ Usage: test_server.py BUILD_DIR SOURCE_DIR
 Against a SQLite fixture (and PostgreSQL when the runner started one,
 $CS_PG_ODBC), with the offline advisor and the LLM stand-in
 (tests/llm_standin.py), it covers every endpoint of docs/openapi.json (and
-checks the server and the document agree both ways), every error status
+checks the server and the document agree both ways) -- the anomaly search
+with every filter, paging and injection attempts checked against the stored
+runs, metric history, customer rows (103065 of the sample data against
+`creditsense customer`, sensitive columns masked), advice pending while the
+LLM holds its calls -- every error status
 (400, 401, 404, 405, 413, 429, 501, 503), malformed and oversized bodies,
 auth on and off, 200 concurrent requests, a rule file changed while serving
 (plain and Kubernetes ..data swap), SIGHUP, SIGTERM draining an in-flight
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -325,8 +330,6 @@ def check_history(d, label, run_id, loans="LOANS"):
     expect_error(d, "GET", "/api/v1/suggestions", 400, "bad_request", "%s: suggestions without run or customer" % label)
     expect_error(d, "GET", "/api/v1/customers/99999/report", 404, "not_found",
                  "%s: report of a customer never run -> 404" % label)
-    expect_error(d, "GET", "/api/v1/anomalies?table=" + loans, 501, "not_implemented",
-                 "%s: /api/v1/anomalies says it is not in this build" % label)
 
 
 def check_scans(d, label, loans="LOANS"):
@@ -360,12 +363,282 @@ def check_scans(d, label, loans="LOANS"):
     expect_error(d, "GET", "/api/v1/scans/no-such-job", 404, "not_found", "%s: unknown job -> 404" % label)
 
 
+# ---- GET /api/v1/anomalies, /api/v1/metrics, /api/v1/customers/{id}/rows ---------------------------------------
+
+Q = urllib.parse.quote
+
+
+def stored_findings(d):
+    """Every stored finding, from the runs and their reports: the model the anomaly queries are checked against."""
+    st, h, doc = d.req("GET", "/api/v1/runs?limit=1000")
+    rows = []
+    for r in doc.get("runs", []):
+        st, h, rep = d.req("GET", "/api/v1/runs/" + r["run_id"])
+        for f in rep.get("findings", []):
+            rows.append({"run_id": r["run_id"], "started_at": r["started_at"], "scope": r["scope"],
+                         "customer_id": r.get("customer_id"), "table": f["table"], "column": f["column"],
+                         "check": f["check"], "kind": f["kind"], "severity": f["severity"], "count": f["count"],
+                         "total": f["total"]})
+    return rows
+
+
+def key(a):
+    return (a["run_id"], a["table"], a["column"], a["check"], a["kind"], a["severity"], a["count"], a["total"])
+
+
+def walk(d, query, page=7):
+    """Every page of /api/v1/anomalies?query: (rows, pages, ok) where ok says next_offset chained correctly."""
+    rows, offset, pages, ok = [], 0, 0, True
+    while offset is not None and pages < 200:
+        st, h, doc = d.req("GET", "/api/v1/anomalies?%slimit=%d&offset=%d" % (query + "&" if query else "", page,
+                                                                              offset))
+        if st != 200:
+            return rows, pages, False
+        got = doc["anomalies"]
+        ok = ok and doc["offset"] == offset and doc["limit"] == page and len(got) <= page and \
+            (doc["next_offset"] is None or (doc["next_offset"] == offset + len(got) and len(got) == page))
+        rows += got
+        pages += 1
+        offset = doc["next_offset"]
+    return rows, pages, ok
+
+
+SEVERITIES = ["info", "low", "medium", "high", "critical"]
+
+
+def check_anomalies(d, label, loans="LOANS"):
+    model = stored_findings(d)
+    t.ok(len(model) >= 10 and {m["scope"] for m in model} == {"table", "customer"},
+         "%s: anomalies: runs of both scopes are stored (%d findings)" % (label, len(model)))
+    rows, pages, ok = walk(d, "")
+    t.ok(ok and sorted(map(key, rows)) == sorted(map(key, model)),
+         "%s: anomalies: paging (7 a page) walks every stored finding exactly once (%d rows, %d pages)" %
+         (label, len(rows), pages), (len(rows), len(model)))
+    ids = [(a["run_id"], a["anomaly"]) for a in rows]
+    order = [(a["started_at"], a["run_id"], -a["anomaly"]) for a in rows]
+    t.ok(len(set(ids)) == len(ids) and order == sorted(order, reverse=True),
+         "%s: anomalies: newest run first, then run id, then the finding's position" % label)
+    a0 = rows[0] if rows else {}
+    t.ok(set(a0) >= {"run_id", "started_at", "scope", "customer_id", "check", "kind", "table", "column", "count",
+                     "total", "ratio", "severity", "message", "sample_keys"} and isinstance(a0["sample_keys"], list),
+         "%s: anomalies: each has the documented fields" % label, a0)
+    t.ok(all((a["customer_id"] is None) == (a["scope"] == "table") for a in rows) and
+         all(a["ratio"] == (a["count"] / a["total"] if a["total"] else 0) for a in rows),
+         "%s: anomalies: customer_id null for table runs; ratio = count / total" % label)
+    runs = sorted({(m["started_at"], m["run_id"]) for m in model}, reverse=True)
+    cust = [m for m in model if m["scope"] == "customer"][0]
+    mid = runs[len(runs) // 2][0]
+    filters = [
+        ("table", loans.lower(), lambda m: m["table"].upper() == loans.upper()),
+        ("column", "amt_credit", lambda m: m["column"].upper() == "AMT_CREDIT"),
+        ("check", "outlier", lambda m: m["check"] == "outlier"),
+        ("severity", "high", lambda m: SEVERITIES.index(m["severity"]) >= 3),
+        ("customer", cust["customer_id"], lambda m: m["scope"] == "customer" and m["customer_id"] == cust["customer_id"]),
+        ("run", runs[-1][1], lambda m: m["run_id"] == runs[-1][1]),
+        ("since", mid, lambda m: m["started_at"] >= mid),
+        ("until", mid, lambda m: m["started_at"] < mid),
+    ]
+    for name, value, pred in filters:
+        want = sorted(key(m) for m in model if pred(m))
+        got, _, ok = walk(d, "%s=%s" % (name, Q(value, safe="")), 50)
+        t.ok(ok and want and sorted(map(key, got)) == want, "%s: anomalies by %s=%s: exactly the %d matching" %
+             (label, name, value, len(want)), (len(got), len(want)))
+    both = "customer=%s&severity=medium&check=outlier&column=AMT_CREDIT&table=%s&since=%s" % (
+        cust["customer_id"], loans, Q("2000-01-01T00:00:00+00:00", safe=""))
+    want = sorted(key(m) for m in model if m["scope"] == "customer" and m["customer_id"] == cust["customer_id"] and
+                  SEVERITIES.index(m["severity"]) >= 2 and m["check"] == "outlier" and m["column"].upper() == "AMT_CREDIT")
+    got, _, ok = walk(d, both, 50)
+    t.ok(ok and want and sorted(map(key, got)) == want, "%s: anomalies with filters combined: %d rows" %
+         (label, len(want)), (got, want))
+    got, _, ok = walk(d, "since=0&until=2100-01-01", 50)
+    t.eq(len(got), len(model), "%s: anomalies: unix seconds and a plain date are accepted" % label)
+    before = (d.req("GET", "/api/v1/runs?limit=1000")[2]["runs"], len(model))
+    for name in ("table", "column", "check", "customer", "run"):
+        for evil in ("' OR 1=1 --", '"; DROP TABLE DQ_RUNS; --', "x' UNION SELECT * FROM DQ_RUNS --"):
+            st, h, doc = d.req("GET", "/api/v1/anomalies?%s=%s" % (name, Q(evil, safe="")))
+            t.ok(st == 200 and doc["anomalies"] == [] and doc["next_offset"] is None,
+                 "%s: anomalies: %s=%s is a plain value: no rows" % (label, name, evil), (st, doc))
+    after = d.req("GET", "/api/v1/runs?limit=1000")[2]["runs"]
+    t.ok(after == before[0] and len(walk(d, "", 100)[0]) == before[1],
+         "%s: anomalies: the store's tables are intact after the injection attempts" % label)
+    for query, what in [("limit=abc", "limit"), ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=-1", "limit"),
+                        ("offset=-1", "offset"), ("offset=x", "offset"), ("severity=bogus", "severity"),
+                        ("severity=", "severity"), ("since=yesterday", "since"), ("until=2026-13-01", "until"),
+                        ("since=2026-02-30", "since"), ("until=2026-11-25T25:00:00Z", "until"),
+                        ("since=2026-11-25T10:00:00%2B25:00", "since"), ("colour=red", "colour"),
+                        ("since=2026-02-01&until=2026-01-01", "since"), ("table=" + "x" * 1025, "table")]:
+        st, h, doc = expect_error(d, "GET", "/api/v1/anomalies?" + query, 400, "bad_request",
+                                  "%s: anomalies?%s -> 400" % (label, query[:40]))
+        t.ok(is_error(doc) and what in doc["error"]["message"], "%s: the 400 names %s" % (label, what), doc)
+
+
+def run_scan(d, table):
+    st, h, doc = d.req("POST", "/api/v1/scans", {"table": table})
+    job = doc.get("job_id", "")
+
+    def finished():
+        s, _, j = d.req("GET", "/api/v1/scans/" + job)
+        return j if s == 200 and j["status"] not in ("queued", "running") else None
+    return wait_for(finished, 60, 0.2)
+
+
+def check_metric_history(d, label, loans="LOANS"):
+    before = d.req("GET", "/api/v1/metrics?table=" + loans)[2]
+    j = run_scan(d, loans)
+    t.ok(j and j["status"] == "succeeded", "%s: metrics: a second scan of %s" % (label, loans), j)
+    st, h, doc = d.req("GET", "/api/v1/metrics?table=" + loans.lower())
+    ok = st == 200 and len(doc["runs"]) == len(before["runs"]) + 1 == 2
+    t.ok(ok, "%s: metrics: two scans, two points (oldest first)" % label, (st, doc if st != 200 else doc["runs"]))
+    if not ok:
+        return
+    t.ok(doc["runs"][0]["started_at"] < doc["runs"][1]["started_at"] and [r["rows"] for r in doc["runs"]] ==
+         [201, 201] and doc["table"].upper() == loans.upper(), "%s: metrics: runs with their row counts" % label,
+         doc["runs"])
+    cols = {c.upper(): v for c, v in doc["columns"].items()}
+    t.ok(all(len(series) == 2 for c in cols.values() for series in c.values()),
+         "%s: metrics: every series is aligned with the runs" % label)
+    credit = cols.get("AMT_CREDIT", {})
+    t.ok(credit.get("negative_count") == [2, 2] and credit.get("value_count") == [201, 201] and
+         credit.get("null_ratio") == [0.0, 0.0] and len(credit.get("median", [])) == 2,
+         "%s: metrics: AMT_CREDIT's two planted negatives, in both points" % label, credit)
+    t.ok(cols.get("AMT_ANNUITY", {}).get("null_count") == [3, 3] and "mean" not in cols.get("CODE_GENDER", {"mean": 1}),
+         "%s: metrics: nulls of AMT_ANNUITY; no statistics for a text column" % label, cols.get("CODE_GENDER"))
+    t.ok(isinstance(doc["drift"], list), "%s: metrics: drift flags listed" % label)
+    st, h, one = d.req("GET", "/api/v1/metrics?table=%s&column=amt_credit&runs=1" % loans)
+    t.ok(st == 200 and len(one["runs"]) == 1 and one["runs"][0] == doc["runs"][1] and
+         [c.upper() for c in one["columns"]] == ["AMT_CREDIT"], "%s: metrics: column= and runs= narrow it" % label,
+         one)
+    expect_error(d, "GET", "/api/v1/metrics", 400, "bad_request", "%s: metrics without table -> 400" % label)
+    expect_error(d, "GET", "/api/v1/metrics?table=NO_SUCH", 404, "not_found", "%s: metrics of an unknown table -> 404"
+                 % label)
+    expect_error(d, "GET", "/api/v1/metrics?table=%s&runs=101" % loans, 400, "bad_request",
+                 "%s: metrics runs=101 -> 400" % label)
+    expect_error(d, "GET", "/api/v1/metrics?table=%s&x=1" % loans, 400, "bad_request",
+                 "%s: metrics with an unknown parameter -> 400" % label)
+
+
+def check_rows(d, label, loans="LOANS", payments="PAYMENTS"):
+    st, h, doc = d.req("GET", "/api/v1/customers/1050/rows")
+    tables = {k.upper(): v for k, v in doc.get("tables", {}).items()} if st == 200 else {}
+    ok = st == 200 and doc["customer_id"] == 1050 and set(tables) == {loans.upper(), payments.upper()}
+    t.ok(ok, "%s: rows of 1050 per table" % label, (st, doc))
+    if not ok:
+        return
+    lt = tables[loans.upper()]
+    credit = [c.upper() for c in lt["columns"]].index("AMT_CREDIT")
+    t.ok(len(lt["rows"]) == 1 and lt["rows"][0][credit] == 9000000.0 and lt["masked"] == [] and not lt["truncated"]
+         and len(tables[payments.upper()]["rows"]) == 2, "%s: rows: the values as stored" % label, tables)
+    st, h, doc = d.req("GET", "/api/v1/customers/1001/rows?table=%s&limit=1" % loans.lower())
+    t.ok(st == 200 and list(doc["tables"]) == [list(doc["tables"])[0]] and
+         list(doc["tables"].values())[0]["truncated"] is True and len(list(doc["tables"].values())[0]["rows"]) == 1,
+         "%s: rows: table= and limit= (1001 has two rows: truncated)" % label, doc)
+    expect_error(d, "GET", "/api/v1/customers/99999/rows", 404, "not_found", "%s: rows of an unknown customer -> 404"
+                 % label)
+    expect_error(d, "GET", "/api/v1/customers/abc/rows", 400, "invalid_customer_id",
+                 "%s: rows: letters for a numeric key -> 400" % label)
+    expect_error(d, "GET", "/api/v1/customers/1%20OR%201=1/rows", 400, "invalid_customer_id",
+                 "%s: rows: SQL in the id -> 400" % label)
+    expect_error(d, "GET", "/api/v1/customers/1050/rows?table=DQ_RUNS", 404, "not_found",
+                 "%s: rows: a table not in the config -> 404" % label)
+    expect_error(d, "GET", "/api/v1/customers/1050/rows?limit=0", 400, "bad_request", "%s: rows: limit=0 -> 400" % label)
+    expect_error(d, "GET", "/api/v1/customers/1050/rows?lim=1", 400, "bad_request",
+                 "%s: rows: unknown parameter -> 400" % label)
+
+
+def check_sample_rows():
+    """Customer 103065 of the sample data: the rows match `creditsense customer`; sensitive columns are masked."""
+    db = os.path.join(work, "sample.db")
+    p = subprocess.run([EXE, "demo-data", "--out", db, "--customers", "3000", "--seed", "42"], capture_output=True,
+                       text=True)
+    if not t.ok(p.returncode == 0, "sample: demo data written", p.stderr[-500:]):
+        return
+    with open(os.path.join(SRC, "deploy", "creditsense.json")) as f:
+        cfg = json.load(f)
+    cfg["source"]["odbc"] = "Driver=SQLite3;Database=" + db
+    cfg["profile"]["cache_dir"] = os.path.join(work, "sample-profiles")
+    cfg["rules_dir"] = RULES
+    cfg["server"] = {"listen": "127.0.0.1:8080", "threads": 2}
+    cfg["tables"]["SAMPLE_APPLICATION"]["columns"].setdefault("OWN_CAR_AGE", {})["sensitive"] = True
+    path = write_json(os.path.join(work, "sample.json"), cfg)
+    p = subprocess.run([EXE, "customer", "--config", path, "--id", "103065", "--no-store"], capture_output=True,
+                       text=True)
+    report = json.loads(p.stdout) if p.stdout.startswith("{") else {}
+    t.ok(report.get("tables"), "sample: creditsense customer 103065", p.stderr[-500:])
+    d = Daemon("sample", cfg)
+    try:
+        st, h, doc = d.req("GET", "/api/v1/customers/103065/rows?limit=1000")
+        counts = {k: len(v["rows"]) for k, v in doc.get("tables", {}).items()} if st == 200 else None
+        t.ok(st == 200 and counts == report.get("tables") and not any(v["truncated"] for v in doc["tables"].values()),
+             "sample: the rows of 103065 per table are the rows `creditsense customer` read", (counts, report.get("tables")))
+        app = doc.get("tables", {}).get("SAMPLE_APPLICATION", {"columns": [], "rows": [[]], "masked": []})
+        masked = [app["columns"].index(c) for c in ("OWN_CAR_AGE", "AMT_INCOME_TOTAL") if c in app["columns"]]
+        t.ok(sorted(app["masked"]) == ["AMT_INCOME_TOTAL", "OWN_CAR_AGE"] and len(masked) == 2 and
+             all(row[i] is None for row in app["rows"] for i in masked) and
+             app["rows"][0][app["columns"].index("SK_ID_CURR")] == 103065,
+             "sample: sensitive columns are masked (null, listed in masked)", app.get("masked"))
+        st, h, doc = d.req("GET", "/api/v1/customers/103065/rows?limit=1")
+        t.ok(st == 200 and all(len(v["rows"]) == 1 and v["truncated"] == (report["tables"][k] > 1)
+                               for k, v in doc["tables"].items()), "sample: limit=1 truncates the tables with more")
+        expect_error(d, "GET", "/api/v1/customers/99999999/rows", 404, "not_found", "sample: unknown customer -> 404")
+    finally:
+        stop_clean(d, "sample")
+
+
+def check_pending_advice(conn):
+    """While the LLM stand-in holds the calls, the stored run shows its advice pending; afterwards the answers."""
+    standin = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "llm_standin.py"), "--timeout", "120",
+                                "--gemini-key", "k-test"], stdout=subprocess.PIPE, text=True)
+    d = None
+    try:
+        url = "http://127.0.0.1:%d" % int(standin.stdout.readline().split()[1])
+        urllib.request.urlopen(urllib.request.Request(url + "/_script", data=json.dumps(
+            [{"do": "hang", "seconds": 3}] * 8).encode(), method="POST")).read()
+        adv = {"backend": "gemini", "base_url": url + "/v1beta", "api_key_env": "CS_TEST_GEMINI_KEY",
+               "model": "gemini-2.5-flash", "timeout_ms": 10000, "cache_ttl_s": 0, "max_attempts": 1}
+        d = Daemon("pending", config(conn, advisor=adv), env={"CS_TEST_GEMINI_KEY": "k-test"})
+        earlier = {r["run_id"] for r in d.req("GET", "/api/v1/runs?customer=1050&limit=1000")[2].get("runs", [])}
+        result = {}
+        th = threading.Thread(target=lambda: result.setdefault("r", d.req("POST", "/process_customer",
+                                                                          {"customer_id": 1050}, timeout=60)))
+        th.start()
+
+        def pending_run():
+            st, h, doc = d.req("GET", "/api/v1/runs?customer=1050&limit=1")
+            new = [r["run_id"] for r in doc.get("runs", []) if r["run_id"] not in earlier] if st == 200 else []
+            return new[0] if new else None
+        run = wait_for(pending_run, 10, 0.05)
+        st, h, doc = d.req("GET", "/api/v1/runs/%s" % run) if run else (0, {}, {})
+        statuses = [s["status"] for s in doc.get("suggestions", [])]
+        t.ok(run and th.is_alive() and statuses and set(statuses) == {"pending"} and
+             all(s["backend"] == "gemini" for s in doc["suggestions"]),
+             "pending: while the LLM calls are out, GET /api/v1/runs/{run} shows the advice pending", (run, doc))
+        th.join(60)
+        r = result.get("r")
+        st, h, doc = d.req("GET", "/api/v1/runs/%s" % run) if run else (0, {}, {})
+        t.ok(r and r[0] == 200 and r[2]["run_id"] == run and doc.get("suggestions") and
+             {s["status"] for s in doc["suggestions"]} == {"ok"} and len(doc["suggestions"]) == len(statuses),
+             "pending: then the final advice replaces the pending rows", doc.get("suggestions"))
+    finally:
+        if d is not None:
+            stop_clean(d, "pending")
+        standin.kill()
+        standin.wait()
+
+
 def check_meta(d, label):
     st, h, doc = d.req("GET", "/api/v1/rules")
     t.ok(st == 200 and [r["name"] for r in doc["rules"]] == ["big_credit"] and doc["problems"] == [],
          "%s: GET /api/v1/rules" % label, doc)
+    t.ok(st == 200 and isinstance(doc.get("generation"), int) and
+         re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", doc.get("loaded_at") or ""),
+         "%s: GET /api/v1/rules says when the rules were loaded (generation, loaded_at)" % label, doc)
+    first = doc.get("loaded_at")
+    time.sleep(1.1)
+    gen = d.req("GET", "/api/v1/rules")[2].get("generation", 0)
     st, h, doc = d.req("POST", "/api/v1/rules/reload")
     t.ok(st == 200 and doc["rules"], "%s: POST /api/v1/rules/reload" % label, doc)
+    t.ok(doc.get("generation", 0) > gen and (doc.get("loaded_at") or "") > (first or "~"),
+         "%s: a reload moves generation and loaded_at" % label, (gen, first, doc.get("generation"), doc.get("loaded_at")))
     st, h, doc = d.req("GET", "/api/v1/config")
     t.ok(st == 200 and doc["server"]["threads"] == 2 and doc["effective"]["plugins"]["loaded"],
          "%s: GET /api/v1/config shows the effective settings" % label, doc)
@@ -756,6 +1029,9 @@ def main():
         if run_id:
             check_history(d, "sqlite", run_id)
         check_scans(d, "sqlite")
+        check_anomalies(d, "sqlite")
+        check_metric_history(d, "sqlite")
+        check_rows(d, "sqlite")
         check_meta(d, "sqlite")
         check_errors(d, "sqlite")
         check_concurrency(d, "sqlite")
@@ -775,6 +1051,8 @@ def main():
     check_start_errors(conn)
     check_rules_watch(conn)
     check_drain(conn)
+    check_pending_advice(conn)
+    check_sample_rows()
     check_parent_watchdog(conn)
     pg = os.environ.get("CS_PG_ODBC")
     if not pg:
@@ -791,6 +1069,9 @@ def main():
         if run_id:
             check_history(d, "postgresql", run_id, PG_LOANS)
         check_scans(d, "postgresql", PG_LOANS)
+        check_anomalies(d, "postgresql", PG_LOANS)
+        check_metric_history(d, "postgresql", PG_LOANS)
+        check_rows(d, "postgresql", PG_LOANS, PG_PAYMENTS)
         expect_error(d, "POST", "/process_customer", 404, "not_found", "postgresql: unknown customer -> 404",
                      body={"customer_id": 99999})
         expect_error(d, "POST", "/process_customer", 400, "invalid_customer_id", "postgresql: letters -> 400",

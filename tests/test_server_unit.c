@@ -1,7 +1,7 @@
 /*
 ** test_server_unit.c -- the daemon's pieces that need no socket: the
-** per-client rate limiter, the "server" config section, and the metrics
-** text.  The daemon itself is tested end to end by test_server.py.
+** per-client rate limiter, the "server" config section, the metrics
+** text, and the answer serializer.  The daemon itself is tested end to end by test_server.py.
 */
 #include <jansson.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include "err.h"
 #include "ratelimit.h"
 #include "server_conf.h"
+#include "server_impl.h"
 #include "server_metrics.h"
 #include "tap.h"
 
@@ -131,11 +132,35 @@ static void test_metrics(void)
     cs_srv_metrics_free(m);
 }
 
+/* Answers are serialized by the daemon's own writer: byte for byte what json_dumps(JSON_COMPACT) gives. */
+static void test_answer_json(void)
+{
+    static const char raw[] = "nul\0inside";
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s#, s:[f, f, f, f, f, f, f, f, f], s:[I, I, I], s:{}, s:[], s:n, s:b, "
+                            "s:b, s:{s:{s:[{s:s}]}}}",
+                            "quotes", "say \"hi\" \\ back/slash", "controls", "\b\f\n\r\t\x01\x1f\x7f end",
+                            "utf8", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "nul", raw, sizeof(raw) - 1,
+                            "reals", 0.1, 1e20, 1e-5, 3.0, -0.0, 1.5e300, 123456789.125, -2.5e-300, 0.0,
+                            "ints", (json_int_t)0, (json_int_t)-9223372036854775807LL - 1, (json_int_t)42,
+                            "empty_object", "empty_array", "null", "true", 1, "false", 0,
+                            "nested", "a", "b", "c", "\xc3\xa9\"");
+    struct cs_srv_job job = {0};
+    char *want = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    cs_srv_job_answer(&job, 200, doc);
+    ok(want != NULL && job.body != NULL && job.body_len == strlen(want) && strcmp(job.body, want) == 0,
+       "the answer is byte for byte jansson's compact dump (%s)", job.body ? job.body : "(null)");
+    ok(job.status == 200, "and the status is kept");
+    free(want);
+    free(job.body);
+    json_decref(doc);
+}
+
 int main(void)
 {
     test_ratelimit();
     test_conf();
     test_token();
     test_metrics();
+    test_answer_json();
     return tap_done();
 }

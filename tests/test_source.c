@@ -510,6 +510,72 @@ static void check_errors(const char *db)
     (void)db;
 }
 
+/* Rows of t for customer k as "v,v,..." (the text of column `col`), or NULL on failure. */
+static char *keyed_values(struct cs_source *src, const struct cs_schema *s, const char *k, size_t col, char *buf,
+                          size_t size)
+{
+    struct cs_select sel = {.schema = s, .where_col = "k", .where_val = {.type = CS_TYPE_TEXT, .text = k}};
+    struct cs_cursor *cur = NULL;
+    const struct cs_batch *b;
+    struct cs_err err = {0};
+    size_t o = 0;
+    int rc;
+    buf[0] = '\0';
+    if (cs_source_select(src, &sel, &cur, &err) != 0)
+        return NULL;
+    while ((rc = cs_cursor_next(cur, &b, &err)) == 1)
+        for (size_t r = 0; r < b->nrows && o + 40 < size; r++) {
+            const struct cs_column *c = &b->cols[col];
+            if (c->type == CS_TYPE_TEXT)
+                o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? "," : "", c->text[r]);
+            else
+                o += (size_t)snprintf(buf + o, size - o, "%s%lld", o ? "," : "", (long long)c->i64[r]);
+        }
+    cs_cursor_close(cur);
+    return rc == 0 ? buf : NULL;
+}
+
+/* The native reader's caches (schemas, parked keyed cursors) answer as a fresh read would, through
+ * repeated keys, an added column and a table re-created with other types. */
+static void check_native_caches(void)
+{
+    char path[600], conn[700], got[256];
+    snprintf(path, sizeof(path), "%s/caches.db", workdir);
+    unlink(path);
+    sqlite3 *db = NULL;
+    sqlite3_open(path, &db);
+    int rc = sq_exec(db, "CREATE TABLE t (k INTEGER, v TEXT); INSERT INTO t VALUES (1,'a'),(1,'b'),(2,'c');");
+    snprintf(conn, sizeof(conn), "Driver=SQLite3;Database=%s", path);
+    struct cs_source_opts o = {.conn = conn, .native_sqlite = 1};
+    struct cs_source *src = NULL;
+    struct cs_err err = {0};
+    struct cs_schema s = {0};
+    rc = rc == SQLITE_OK ? cs_source_open(&src, &o, &err) : -1;
+    ok(rc == 0 && cs_source_describe(src, "t", &s, &err) == 0 && s.ncols == 2, "caches: t described (%s)", err.msg);
+    char *v1 = src ? keyed_values(src, &s, "1", 1, got, sizeof(got)) : NULL;
+    ok(v1 && strcmp(v1, "a,b") == 0, "caches: customer 1's rows (%s)", v1 ? v1 : "failed");
+    char *v2 = src ? keyed_values(src, &s, "2", 1, got, sizeof(got)) : NULL;
+    ok(v2 && strcmp(v2, "c") == 0, "caches: the reused statement gives customer 2's rows (%s)", v2 ? v2 : "failed");
+    v2 = src ? keyed_values(src, &s, "3", 1, got, sizeof(got)) : NULL;
+    ok(v2 && strcmp(v2, "") == 0, "caches: and no rows for an unknown customer");
+    cs_schema_free(&s);
+    sq_exec(db, "ALTER TABLE t ADD COLUMN w INTEGER; UPDATE t SET w = 7;");
+    ok(src && cs_source_describe(src, "t", &s, &err) == 0 && s.ncols == 3, "caches: an added column is seen (%zu)",
+       s.ncols);
+    v1 = src && s.ncols == 3 ? keyed_values(src, &s, "1", 2, got, sizeof(got)) : NULL;
+    ok(v1 && strcmp(v1, "7,7") == 0, "caches: and read (%s)", v1 ? v1 : "failed");
+    cs_schema_free(&s);
+    sq_exec(db, "DROP TABLE t; CREATE TABLE t (k TEXT, v INTEGER, w INTEGER); INSERT INTO t VALUES ('1', 5, 0);");
+    ok(src && cs_source_describe(src, "t", &s, &err) == 0 && s.ncols == 3 && s.cols[1].type == CS_TYPE_INT64,
+       "caches: a table re-created with other types is described again");
+    v1 = src && s.ncols == 3 ? keyed_values(src, &s, "1", 1, got, sizeof(got)) : NULL;
+    ok(v1 && strcmp(v1, "5") == 0, "caches: and read with its new types (%s)", v1 ? v1 : "failed");
+    cs_schema_free(&s);
+    cs_source_close(src);
+    sqlite3_close(db);
+    unlink(path);
+}
+
 /* Pure helpers: quoting, dialect names, connection string parsing, redaction. */
 static void check_helpers(void)
 {
@@ -632,6 +698,7 @@ int main(void)
         check_types(db);
     }
     check_errors(db);
+    check_native_caches();
     run_pg();
     cleanup_dirs();
     return tap_done();

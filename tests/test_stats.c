@@ -5,12 +5,19 @@
 ** np.quantile method="linear", MAD = np.median(abs(x - np.median(x)))),
 ** worked out by hand in the comments.  Also: what counts as usable, the
 ** extremes' key capture and release, and the order of count_outside's keys.
+** The selection (no sort) is compared bit for bit with a sorted reference
+** on random data of many shapes and sizes; a run's budget forced to spill
+** must give the same answers, leave no file behind, and fail with a message
+** naming the directory when it cannot spill.
 */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <unistd.h>
 
+#include "err.h"
 #include "stats.h"
 #include "tap.h"
 
@@ -372,6 +379,213 @@ static void test_moments(void)
     cs_stats_free(s);
 }
 
+/* ---- selection against a sorted reference, bit for bit -------------------- */
+
+static double np_lerp(double a, double b, double t)
+{
+    double d = b - a;
+    return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
+}
+
+static double ref_quantile(const double *sorted, size_t n, double p)
+{
+    double pos = (double)(n - 1) * p;
+    size_t lo = (size_t)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
+    return np_lerp(sorted[lo], sorted[hi], pos - (double)lo);
+}
+
+/* The profile a sort gives (min, max, quartiles, MAD), -0.0 counted as +0.0. */
+static struct cs_profile ref_profile(const double *v, size_t n)
+{
+    struct cs_profile p = {.count = n};
+    double *w = malloc(n * sizeof(double)), *d = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        w[i] = v[i] + 0.0;
+    qsort(w, n, sizeof(double), cmp_d);
+    p.min = w[0];
+    p.max = w[n - 1];
+    p.q1 = ref_quantile(w, n, 0.25);
+    p.median = ref_quantile(w, n, 0.5);
+    p.q3 = ref_quantile(w, n, 0.75);
+    for (size_t i = 0; i < n; i++)
+        d[i] = fabs(w[i] - p.median);
+    qsort(d, n, sizeof(double), cmp_d);
+    size_t k = (n - 1) / 2;
+    p.mad = n % 2 ? d[k] : np_lerp(d[k], d[k + 1], 0.5);
+    free(w);
+    free(d);
+    return p;
+}
+
+static int same_bits(double a, double b)
+{
+    return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static int same_order_stats(const struct cs_profile *a, const struct cs_profile *b)
+{
+    return a->count == b->count && same_bits(a->min, b->min) && same_bits(a->max, b->max) &&
+           same_bits(a->q1, b->q1) && same_bits(a->median, b->median) && same_bits(a->q3, b->q3) &&
+           same_bits(a->mad, b->mad);
+}
+
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+/* Shapes: wide uniform, few distinct (ties), mixed signs and magnitudes (with -0.0, huge, tiny, subnormal). */
+static double shaped(int shape, uint64_t *x)
+{
+    uint64_t r = rng_next(x);
+    static const double odd[] = {-0.0, 0.0, 1e300, -1e300, 1e-300, -1e-300, 5e-324, -5e-324, 1.7976931348623157e308};
+    switch (shape) {
+    case 0: return (double)(r % 2000001) / 3.0 - 333333.0;
+    case 1: return (double)(r % 5) - 2.0;
+    default:
+        if (r % 7 == 0)
+            return odd[(r >> 8) % (sizeof(odd) / sizeof(odd[0]))];
+        return ((r >> 11) % 2 ? -1.0 : 1.0) * ldexp((double)((r >> 12) % 1000), (int)((r >> 24) % 200) - 100);
+    }
+}
+
+static void test_selection_exact(void)
+{
+    static const size_t sizes[] = {1, 2, 3, 4, 5, 1000, 1001, 16384, 16385, 50001, 200000};
+    static const char *const shapes[] = {"uniform", "few distinct", "mixed magnitudes"};
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int shape = 0; shape < 3; shape++) {
+        int all = 1;
+        char where[64] = "";
+        for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+            size_t n = sizes[si];
+            double *v = malloc(n * sizeof(double));
+            for (size_t i = 0; i < n; i++)
+                v[i] = shaped(shape, &x);
+            struct cs_profile ref = ref_profile(v, n), got = profile_of(v, n);
+            if (!same_order_stats(&got, &ref) && all) {
+                all = 0;
+                snprintf(where, sizeof(where), " (first difference at n=%zu)", n);
+            }
+            free(v);
+        }
+        ok(all, "%s data, n = 1 .. 200000: min, max, quartiles and MAD bit-identical to sorting%s", shapes[shape],
+           where);
+    }
+    /* -0.0 and +0.0 are one value: the median of {-0, +0, -0} is +0 */
+    double z[] = {-0.0, 0.0, -0.0};
+    struct cs_profile p = profile_of(z, 3);
+    ok(same_bits(p.median, 0.0) && same_bits(p.min, 0.0) && same_bits(p.mad, 0.0), "-0.0 is stored as +0.0");
+}
+
+/* ---- budget and spilling ---------------------------------------------------- */
+
+static size_t files_in(const char *dir)
+{
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+static struct cs_stats *budget_stats(int kind, struct cs_stats_budget *b)
+{
+    struct cs_stats_opts o = {.kind = kind, .budget = b};
+    return cs_stats_open(&o);
+}
+
+static void test_spill_same_answers(void)
+{
+    enum { N = 300001 };
+    char dir[] = "/tmp/cs-spill-test-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    struct cs_stats_budget big, tiny;
+    cs_stats_budget_init(&big, (size_t)1 << 30, dir);
+    cs_stats_budget_init(&tiny, 100000, dir); /* one 64 KiB chunk fits: every other value is spilled */
+    struct cs_stats *mem = budget_stats(CS_STATS_F64, &big), *a = budget_stats(CS_STATS_F64, &tiny),
+                    *b = budget_stats(CS_STATS_F64, &tiny);
+    uint64_t x = 12345;
+    int rc = 0;
+    for (size_t i = 0; i < N; i++) {
+        double v = shaped(i % 3, &x);
+        rc |= cs_stats_push(mem, v, CS_KEYREF_NONE) | cs_stats_push(a, v, CS_KEYREF_NONE) |
+              cs_stats_push(b, -v, CS_KEYREF_NONE);
+    }
+    ok(rc == 0 && tiny.spills == 2 && big.spills == 0, "a 100 kB budget makes both accumulators spill (%u spills)",
+       tiny.spills);
+    ok(tiny.peak <= 3 * 65536, "the spilling budget held at most its chunk and two write buffers (%zu bytes)",
+       tiny.peak);
+    ok(files_in(dir) == 0, "spill files are never visible in the directory");
+    struct cs_profile pm, pa;
+    cs_stats_profile(mem, &pm);
+    cs_stats_profile(a, &pa);
+    ok(same_order_stats(&pm, &pa) && same_bits(pm.mean, pa.mean) && same_bits(pm.sd, pa.sd),
+       "spilled and in-memory profiles are identical (median %g, MAD %g)", pa.median, pa.mad);
+    uint64_t cm = cs_stats_count_outside(mem, pm.q1, pm.q3, NULL, 0, NULL);
+    uint64_t ca = cs_stats_count_outside(a, pm.q1, pm.q3, NULL, 0, NULL);
+    uint64_t dm = 0, da = 0;
+    cs_stats_distinct(mem, &dm);
+    cs_stats_distinct(a, &da);
+    ok(cm == ca && cm > 0 && dm == da && dm > 0, "spilled counts agree: %llu outside, %llu distinct",
+       (unsigned long long)ca, (unsigned long long)da);
+    ok(cs_stats_error(a) == NULL, "no error after spilling");
+    cs_stats_free(mem);
+    cs_stats_free(a);
+    cs_stats_free(b);
+    ok(tiny.used == 0 && big.used == 0, "freeing returns every chunk to the budget");
+    ok(files_in(dir) == 0 && rmdir(dir) == 0, "no temporary file is left behind");
+}
+
+static void test_spill_failure(void)
+{
+    struct cs_stats_budget b;
+    cs_stats_budget_init(&b, 0, "/nonexistent/creditsense-spill");
+    struct cs_stats *s = budget_stats(CS_STATS_F64, &b);
+    int rc = 0;
+    for (size_t i = 0; i < 100000 && rc == 0; i++)
+        rc = cs_stats_push(s, (double)i, CS_KEYREF_NONE);
+    const char *why = cs_stats_error(s);
+    ok(rc != 0 && why != NULL && strstr(why, "/nonexistent/creditsense-spill") != NULL &&
+           strstr(why, "scan.spill_dir") != NULL,
+       "an unusable spill directory is an error naming it: %s", why ? why : "(none)");
+    ok(cs_stats_push(s, 1.0, CS_KEYREF_NONE) != 0, "and the accumulator refuses further values");
+    cs_stats_free(s);
+}
+
+/* Integer and word stores: exact distinct counts (2^53 + 1 is not 2^53), quantiles of integers. */
+static void test_kinds(void)
+{
+    struct cs_stats *s = budget_stats(CS_STATS_I64, NULL);
+    const int64_t big = INT64_C(9007199254740992);
+    int64_t vals[] = {big, big + 1, big + 1, -5, 7, 7};
+    for (size_t i = 0; i < 6; i++)
+        cs_stats_push_i64(s, vals[i]);
+    uint64_t d = 0;
+    struct cs_profile p;
+    cs_stats_distinct(s, &d);
+    cs_stats_profile(s, &p);
+    ok(d == 4 && cs_stats_count(s) == 6 && cs_stats_negatives(s) == 1,
+       "int64: 4 distinct of 6 (2^53 and 2^53+1 apart), 1 negative (got %llu)", (unsigned long long)d);
+    ok(p.min == -5 && p.max == (double)(big + 1) && p.median == np_lerp(7.0, (double)big, 0.5),
+       "int64: quantiles of the double values");
+    ok(cs_stats_push(s, 1.5, CS_KEYREF_NONE) != 0, "int64 store refuses a double");
+    cs_stats_free(s);
+    s = budget_stats(CS_STATS_WORD, NULL);
+    for (uint64_t i = 0; i < 2500000; i++)
+        cs_stats_push_word(s, (i % 1200000) * 0x9e3779b97f4a7c15ull);
+    cs_stats_distinct(s, &d);
+    ok(d == 1200000, "words: 1200000 distinct of 2500000 (three hash partitions; got %llu)", (unsigned long long)d);
+    ok(cs_stats_profile(s, &p) != 0, "words have no profile");
+    cs_stats_free(s);
+}
+
 int main(void)
 {
     test_moments();
@@ -384,5 +598,9 @@ int main(void)
     test_extremes_keys();
     test_shared_keys();
     test_pushed_keys();
+    test_selection_exact();
+    test_spill_same_answers();
+    test_spill_failure();
+    test_kinds();
     return tap_done();
 }

@@ -12,8 +12,11 @@
 **     inserts across chunk boundaries, a failure injected between inserts
 **     leaves nothing and the run can be written again, identifiers of any
 **     case, metric history and drift flags, profiles, suggestions, a newer
-**     schema refused, an unreachable store reported without its password
+**     schema refused, an unreachable store reported without its password,
+**     findings across runs (every filter, paging, injection attempts as
+**     plain values) and pending advice rows
 */
+#include <ctype.h>
 #include <math.h>
 #include <sql.h>
 #include <sqlext.h>
@@ -201,6 +204,35 @@ static void test_sql_shape(void)
        "postgresql DDL: JSONB and indexes");
     ok(cs_store_ddl(CS_DIALECT_SQLITE, "x", ddl, sizeof(ddl), &err) == CS_ECONFIG && strstr(err.msg, "SQLite"),
        "sqlite: a store schema is refused with a reason: %s", err.msg);
+}
+
+/* The anomaly query per dialect: every filter a '?', never the value's text. */
+static void test_anomaly_sql(void)
+{
+    static const char *const evil = "x' OR 1=1 --";
+    struct cs_anomaly_query q = {.table = evil, .column = evil, .check = evil, .min_severity = CS_SEV_HIGH,
+                                 .customer = evil, .run_id = evil, .has_since = 1, .since = 1.7e9, .has_until = 1,
+                                 .until = 1.8e9, .limit = 10, .offset = 20};
+    const enum cs_dialect ds[] = {CS_DIALECT_SQLITE, CS_DIALECT_POSTGRES, CS_DIALECT_SNOWFLAKE};
+    for (size_t i = 0; i < 3; i++) {
+        char sql[4096];
+        size_t np = 0, marks = 0;
+        int rc = cs_store_anomalies_sql(ds[i], &q, sql, sizeof(sql), &np);
+        for (const char *c = sql; rc == 0 && *c; c++)
+            marks += *c == '?';
+        int bound = cs_dialect_limit_bindable(ds[i]);
+        ok(rc == 0 && strstr(sql, "OR 1=1") == NULL && marks == np && np == (bound ? 11u : 9u) &&
+               strstr(sql, bound ? "LIMIT ? OFFSET ?" : "LIMIT 11 OFFSET 20") &&
+               strstr(sql, "FROM DQ_RUNS r CROSS JOIN DQ_ANOMALIES a WHERE a.RUN_ID = r.RUN_ID") &&
+               strstr(sql, "UPPER(a.TABLE_NAME) = UPPER(?)") && strstr(sql, "a.SEVERITY IN (?, ?)"),
+           "%s: the anomaly query binds all %zu values (none in its text): %s", cs_dialect_name(ds[i]), np, sql);
+    }
+    struct cs_anomaly_query none = {.min_severity = -1};
+    char sql[4096];
+    size_t np = 0;
+    ok(cs_store_anomalies_sql(CS_DIALECT_POSTGRES, &none, sql, sizeof(sql), &np) == 0 && np == 2 &&
+           strstr(sql, "LIMIT ? OFFSET ?") && strstr(sql, "SEVERITY IN") == NULL,
+       "without filters only the page is bound: %s", sql);
 }
 
 static int parse(const char *text, struct cs_config **cfg, struct cs_err *err)
@@ -499,6 +531,127 @@ static void test_suggestions(const struct target *t, struct cs_store *st)
        "%s: suggestions are written (JSON included) and rewritten without duplicates: %s", t->label, err.msg);
 }
 
+/* The run_id and anomaly of each row of a cs_store_anomalies answer, "run:seq,..." (runs by letter). */
+static void page_ids(json_t *list, const char *a, const char *b, char *out, size_t size)
+{
+    size_t i, o = 0;
+    json_t *v;
+    out[0] = '\0';
+    json_array_foreach(list, i, v) {
+        const char *id = json_string_value(json_object_get(v, "run_id"));
+        o += (size_t)snprintf(out + o, size - o, "%s%s%lld", o ? "," : "", id && strcmp(id, a) == 0 ? "A"
+                              : id && strcmp(id, b) == 0 ? "B" : "?",
+                              (long long)json_integer_value(json_object_get(v, "anomaly")));
+    }
+}
+
+/* Query q (limit/offset as given) and describe the answer as page_ids does; "error" when it fails. */
+static int ask(struct cs_store *st, struct cs_anomaly_query q, const struct cs_run *a, const struct cs_run *b,
+               char *out, size_t size)
+{
+    json_t *list = NULL;
+    struct cs_err err = {0};
+    int more = -1;
+    if (cs_store_anomalies(st, &q, &list, &more, &err) != 0) {
+        snprintf(out, size, "error: %s", err.msg);
+        return -1;
+    }
+    page_ids(list, a->run_id, b->run_id, out, size);
+    json_decref(list);
+    return more;
+}
+
+/* A table run A (3 findings) and a newer customer run B (2): every filter alone, paging, injection. */
+static void test_anomalies(const struct target *t, struct cs_store *st)
+{
+    struct cs_err err = {0};
+    char got[512], table[32], sql[200];
+    snprintf(table, sizeof(table), "Anom_T%d", (int)getpid());
+    double since = clock_s;
+    struct cs_run *a = table_run(table, 0, 3), *b = table_run(table, 0, 2);
+    free(a->findings[1].check);
+    a->findings[1].check = strdup("outlier");
+    a->findings[2].severity = CS_SEV_HIGH;
+    b->scope = CS_SCOPE_CUSTOMER;
+    b->customer_id = strdup("42");
+    for (size_t i = 0; i < b->nfindings; i++) {
+        b->findings[i].severity = CS_SEV_CRITICAL;
+        free(b->findings[i].column);
+        b->findings[i].column = strdup("sk_id");
+    }
+    cs_metrics_free(b->metrics, b->nmetrics);
+    b->metrics = NULL;
+    b->nmetrics = 0;
+    ok(cs_store_write_run(st, a, &err) == 0 && cs_store_write_run(st, b, &err) == 0, "%s: two runs for the anomaly "
+       "queries: %s", t->label, err.msg);
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %sDQ_RUNS", t->q);
+    long runs_before = count_rows(t->conn, sql, NULL);
+    struct cs_anomaly_query base = {.min_severity = -1, .has_since = 1, .since = since};
+    struct {
+        const char *what;
+        struct cs_anomaly_query q;
+        const char *want;
+    } cases[] = {
+        {"newest run first, then the finding order", base, "B0,B1,A0,A1,A2"},
+        {"table in another case", {.min_severity = -1, .table = "anom_t", .has_since = 1, .since = since}, ""},
+        {"column in any case", {.min_severity = -1, .column = "AMT CREDIT", .has_since = 1, .since = since},
+         "A0,A1,A2"},
+        {"check", {.min_severity = -1, .check = "outlier", .has_since = 1, .since = since}, "A1"},
+        {"severity high or worse", {.min_severity = CS_SEV_HIGH, .has_since = 1, .since = since}, "B0,B1,A2"},
+        {"customer, normalised (042 is 42)", {.min_severity = -1, .customer = "042"}, "B0,B1"},
+        {"run", {.min_severity = -1, .run_id = a->run_id}, "A0,A1,A2"},
+        {"until (exclusive)", {.min_severity = -1, .has_since = 1, .since = since, .has_until = 1, .until = b->started},
+         "A0,A1,A2"},
+        {"since after both", {.min_severity = -1, .has_since = 1, .since = b->started + 0.5}, ""},
+        {"combined", {.min_severity = CS_SEV_MEDIUM, .column = "Amt Credit", .check = "missing", .run_id = a->run_id},
+         "A0,A2"},
+        {"injection in table", {.min_severity = -1, .table = "' OR 1=1 --"}, ""},
+        {"injection in column", {.min_severity = -1, .column = "x' OR '1'='1"}, ""},
+        {"injection in check", {.min_severity = -1, .check = "\"; DROP TABLE DQ_RUNS; --"}, ""},
+        {"injection in customer", {.min_severity = -1, .customer = "42' OR 1=1 --"}, ""},
+        {"injection in run", {.min_severity = -1, .run_id = "' OR ''='"}, ""},
+    };
+    char mine[40];
+    snprintf(mine, sizeof(mine), "%s", table);
+    for (char *c = mine; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    cases[1].q.table = mine;
+    cases[1].want = "B0,B1,A0,A1,A2";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ask(st, cases[i].q, a, b, got, sizeof(got));
+        ok(strcmp(got, cases[i].want) == 0, "%s: anomalies by %s: [%s] (want [%s])", t->label, cases[i].what, got,
+           cases[i].want);
+    }
+    ok(count_rows(t->conn, sql, NULL) == runs_before, "%s: the injection attempts left DQ_RUNS as it was", t->label);
+    char all[512] = "";
+    int mores[3];
+    for (int p = 0; p < 3; p++) {
+        struct cs_anomaly_query q = base;
+        q.limit = 2;
+        q.offset = (size_t)p * 2;
+        mores[p] = ask(st, q, a, b, got, sizeof(got));
+        snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", p ? "," : "", got);
+    }
+    ok(strcmp(all, "B0,B1,A0,A1,A2") == 0 && mores[0] == 1 && mores[1] == 1 && mores[2] == 0,
+       "%s: pages of 2 walk every finding once, the last says there is no more: [%s] %d %d %d", t->label, all,
+       mores[0], mores[1], mores[2]);
+
+    struct cs_stored_suggestion *s = NULL;
+    size_t n = 0;
+    ok(cs_store_write_pending(st, a, CS_SEV_MEDIUM, "gemini", "m-1", "advice requested", &err) == 0 &&
+           cs_store_suggestions_load(st, a->run_id, &s, &n, &err) == 0 && n == 3 && strcmp(s[0].status, "pending") == 0 &&
+           s[2].anomaly_seq == 2 && s[0].signature && strstr(s[0].json, "advice requested") &&
+           strcmp(s[1].backend, "gemini") == 0,
+       "%s: pending rows, one per finding to advise: %zu %s", t->label, n, err.msg);
+    cs_store_suggestions_free(s, n);
+    ok(cs_store_write_pending(st, a, CS_SEV_CRITICAL, "gemini", NULL, "x", &err) == 0 &&
+           cs_store_suggestions_load(st, a->run_id, &s, &n, &err) == 0 && n == 3,
+       "%s: no finding severe enough: nothing written (%zu rows stay)", t->label, n);
+    cs_store_suggestions_free(s, n);
+    cs_run_free(a);
+    cs_run_free(b);
+}
+
 static void test_versions(const struct target *t)
 {
     char sql[200];
@@ -531,6 +684,7 @@ static void run_target(const struct target *t, struct cs_config *cfg)
     test_drift(t, st, cfg);
     test_profiles(t, st);
     test_suggestions(t, st);
+    test_anomalies(t, st);
     cs_store_close(st);
     test_fault(t);
     test_row_wise(t);
@@ -558,6 +712,7 @@ int main(void)
         return printf("Bail out! config: %s\n", err.msg), 1;
 
     test_sql_shape();
+    test_anomaly_sql();
     test_config();
     test_judge();
     test_unreachable();

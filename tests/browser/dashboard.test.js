@@ -8,6 +8,7 @@
 //   CS_URL_LLM    daemon whose advisor is the OpenAI stand-in at CS_STANDIN
 //   CS_URL_AUTH   daemon with a bearer token (CS_TOKEN)
 //   CS_PLANT, CS_LLM_PLANT   the markup planted in a data value and in LLM text
+//   CS_SENSITIVE  a column of SAMPLE_APPLICATION marked sensitive (masked in the raw rows)
 //   CS_ARTIFACTS  where screenshots go;  CS_CHROMIUM  the browser (default /usr/bin/chromium)
 // Prints "ok - ..." / "not ok - ..." lines (the wrapper numbers them as TAP)
 // and "# done" at the end.
@@ -34,6 +35,8 @@ const STANDIN = env('CS_STANDIN');
 const TOKEN = env('CS_TOKEN', '');
 const PLANT = env('CS_PLANT', '<script>window.__xss=2</script>');
 const LLM_PLANT = env('CS_LLM_PLANT', '<script>window.__xss=3</script>');
+const SENSITIVE = env('CS_SENSITIVE', 'WEEKDAY_APPR_PROCESS_START');
+const PHONE = {width: 390, height: 844};
 const ARTIFACTS = env('CS_ARTIFACTS', path.join(__dirname, '..', 'artifacts', 'dashboard'));
 const CHROMIUM = env('CS_CHROMIUM', '/usr/bin/chromium');
 const SLOW = 120000;
@@ -41,7 +44,10 @@ const SLOW = 120000;
 fs.mkdirSync(ARTIFACTS, {recursive: true});
 
 let failures = 0;
+// CS_ONLY=regex runs only the tests whose name matches (while developing; the first test opens the shared page)
+const ONLY = process.env.CS_ONLY ? new RegExp(process.env.CS_ONLY) : null;
 async function test(name, fn) {
+  if (ONLY && !ONLY.test(name)) return;
   try {
     await fn();
     console.log(`ok - ${name}`);
@@ -136,6 +142,57 @@ async function a11y(page, what) {
   assert(problems.length === 0, `${what}: ${problems.join('; ')}`);
 }
 
+/**
+ * Focus order: Tab from the top visits visible, named controls in document
+ * order (no positive tabindex, no trap) and reaches the end of the page.
+ */
+async function focusOrder(page, what, steps = 60) {
+  // start at the first Tab stop of the page, the skip link
+  await page.evaluate(() => document.getElementById('skip-link').focus());
+  const seen = [];
+  for (let i = 0; i < steps; i++) {
+    if (i) await page.keyboard.press('Tab');
+    const r = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      if (!window.__focusSeq) window.__focusSeq = new WeakMap();
+      const all = [...document.querySelectorAll('*')];
+      const rect = el.getBoundingClientRect();
+      const name = (el.getAttribute('aria-label') || (el.labels && el.labels[0] && el.labels[0].textContent) || el.textContent || el.title || el.value || '').trim();
+      return {pos: all.indexOf(el), tag: el.tagName.toLowerCase(), name: name.slice(0, 40), tabindex: el.tabIndex,
+        visible: rect.width > 0 && rect.height > 0, inDialog: !!el.closest('dialog')};
+    });
+    if (!r) break;
+    seen.push(r);
+    if (seen.length > 1 && r.pos <= seen[seen.length - 2].pos) break; // wrapped round to the top
+  }
+  const problems = [];
+  const forward = seen.length > 1 && seen[seen.length - 1].pos <= seen[seen.length - 2].pos ? seen.slice(0, -1) : seen;
+  forward.forEach((r, i) => {
+    if (!r.visible) problems.push(`invisible focus stop ${r.tag} "${r.name}"`);
+    if (!r.name && r.tag !== 'div' && r.tag !== 'main') problems.push(`nameless focus stop ${r.tag}`);
+    if (r.tabindex > 0) problems.push(`positive tabindex on ${r.tag} "${r.name}"`);
+    if (r.inDialog) problems.push(`focus went into the closed dialog (${r.name})`);
+    if (i && r.pos <= forward[i - 1].pos) problems.push(`focus went backwards at ${r.tag} "${r.name}"`);
+  });
+  assert(forward.length >= 5, `${what}: Tab reaches the controls (${forward.length} stops)`);
+  assert(problems.length === 0, `${what}: ${problems.join('; ')}`);
+  return forward;
+}
+
+/** Waits for a table's overview on the scans page to finish loading; fails with what it shows instead of a heat map. */
+async function heatmapOf(p, table) {
+  const sec = p.locator(`section.table-section[data-table="${table}"]`);
+  await p.waitForFunction((t) => {
+    const b = document.querySelector(`section.table-section[data-table="${t}"] .table-body`);
+    return b && b.firstChild && !b.querySelector(':scope > .loading');
+  }, table, {timeout: SLOW});
+  if (!(await sec.locator('svg.heatmap').count())) {
+    throw new Error(`no heat map for ${table}: ${(await sec.innerText()).slice(0, 600)} ${p.errors.join('; ')}`);
+  }
+  return sec;
+}
+
 async function noOverflow(page, what) {
   const r = await page.evaluate(() => ({sw: document.documentElement.scrollWidth, w: window.innerWidth}));
   assert(r.sw <= r.w + 1, `${what}: the page is ${r.sw} px wide in a ${r.w} px viewport (horizontal scrolling)`);
@@ -215,11 +272,47 @@ async function mainDaemon(browser) {
     await raw.locator('details.raw-suggestions > summary').click();
     eq(await raw.locator('details.raw-suggestions tbody tr').count(), stored.suggestions.length, 'one row per suggestion');
     await raw.locator('details.raw-rows > summary').click();
-    const rows = await raw.locator('details.raw-rows').innerText();
-    assert(/SAMPLE_INSTALLMENTS/.test(rows), 'row counts per table');
-    assert(rows.includes('/api/v1/customers/{id}/rows'), 'the missing endpoint is named');
+    const want = await api(URL_MAIN, '/api/v1/customers/103065/rows');
+    eq(want.status, 200, 'GET /api/v1/customers/103065/rows answers');
+    const tables = Object.keys(want.body.tables);
+    await raw.locator('details.raw-table').first().waitFor({timeout: SLOW});
+    eq(await raw.locator('details.raw-table').count(), tables.length, 'one expandable table per table of the customer');
+    const app = want.body.tables.SAMPLE_APPLICATION;
+    assert(app && app.masked.includes(SENSITIVE), `the daemon masks ${SENSITIVE}: ${JSON.stringify(app && app.masked)}`);
+    const appBox = raw.locator('details.raw-table[data-table="SAMPLE_APPLICATION"]');
+    await appBox.locator('summary').click();
+    eq(await appBox.locator('tbody tr').count(), app.rows.length, 'one row per row of the customer in SAMPLE_APPLICATION');
+    const at = app.columns.indexOf(SENSITIVE);
+    const masked = appBox.locator('tbody tr').first().locator('td').nth(at);
+    eq(await masked.innerText(), 'masked', 'the sensitive column says "masked", not blank');
+    const inst = want.body.tables.SAMPLE_INSTALLMENTS;
+    if (inst && inst.rows.length) {
+      const box = raw.locator('details.raw-table[data-table="SAMPLE_INSTALLMENTS"]');
+      await box.locator('summary').click();
+      eq(await box.locator('tbody tr').count(), inst.rows.length, 'installment rows shown');
+      const v = inst.rows[0][0];
+      const shown = await box.locator('tbody tr').first().locator('td').first().innerText();
+      assert(shown.startsWith(v === null ? 'NULL' : String(v)), `the first value as the API gave it: ${shown} for ${v}`);
+    }
+    // a finding that names a column of a shown table highlights cells in it
+    const findings = stored.findings.filter((f) => want.body.tables[f.table] &&
+      String(f.column).split(',').some((c) => want.body.tables[f.table].columns.includes(c) && !want.body.tables[f.table].masked.includes(c)));
+    if (findings.length) {
+      for (const t of new Set(findings.map((f) => f.table))) {
+        const box = raw.locator(`details.raw-table[data-table="${t}"]`);
+        if (!(await box.evaluate((d) => d.open))) await box.locator('summary').click();
+      }
+      assert((await raw.locator('td.hit').count()) >= 1, 'offending cells are highlighted');
+      assert(/flagged/.test(await raw.locator('td.hit').first().innerText()), 'and say why to a screen reader');
+    }
     await a11y(page, 'customer view');
+    await focusOrder(page, 'customer view');
     await shot(page, 'customer-103065-desktop.png');
+    await page.setViewportSize(PHONE);
+    await page.waitForTimeout(400);
+    await noOverflow(page, 'customer view with raw rows open at 390 px');
+    await shot(page, 'customer-103065-rows-phone.png');
+    await page.setViewportSize({width: 1280, height: 900});
   });
 
   await test('an unknown customer gets a clear message', async () => {
@@ -249,6 +342,15 @@ async function mainDaemon(browser) {
     assert(text.includes(PLANT), `the planted value appears literally: ${text}`);
     await page.locator('details.raw-anomalies > summary').click();
     assert((await page.locator('details.raw-anomalies td', {hasText: '<script>'}).count()) >= 1, 'raw table shows it as text');
+    await page.locator('details.raw-rows > summary').click();
+    const appBox = page.locator('details.raw-table[data-table="SAMPLE_APPLICATION"]');
+    await appBox.waitFor({timeout: SLOW});
+    await appBox.locator('summary').click();
+    const rows = (await api(URL_MAIN, '/api/v1/customers/108032/rows')).body.tables.SAMPLE_APPLICATION;
+    const at = rows.columns.indexOf('NAME_INCOME_TYPE');
+    eq(rows.rows[0][at], PLANT, 'the API returns the planted value');
+    const cell = appBox.locator('tbody tr').first().locator('td').nth(at);
+    assert((await cell.innerText()).startsWith(PLANT), `the raw row shows it literally: ${await cell.innerText()}`);
     await page.waitForTimeout(500);
     await noInjection(page, 'data value');
     assert(page.errors.length === 0, page.errors.join('; '));
@@ -280,21 +382,44 @@ async function mainDaemon(browser) {
     await p.close();
   });
 
-  await test('phone width (375 px): the customer view has no horizontal overflow', async () => {
-    const p = await openPage(context, `${URL_MAIN}/#/customer/103065`, {width: 375, height: 812});
+  await test('phone width (390 px): the customer view has no horizontal overflow', async () => {
+    const p = await openPage(context, `${URL_MAIN}/#/customer/103065`, PHONE);
     await p.waitForSelector('.banner', {timeout: SLOW});
     await p.waitForTimeout(400);
-    await noOverflow(p, 'customer view at 375 px');
+    await noOverflow(p, 'customer view at 390 px');
     await p.locator('details.raw-anomalies > summary').click();
-    await noOverflow(p, 'customer view at 375 px with a raw table open');
+    await noOverflow(p, 'customer view at 390 px with a raw table open');
     await shot(p, 'customer-103065-phone.png');
     await p.close();
   });
 
-  await test('table scans: start a scan, watch its progress, heat map and drift from the real scan', async () => {
+  await test('table scans: metric trends from the two stored scans, one point per run, a column picker', async () => {
     const p = await openPage(context, `${URL_MAIN}/#/scans`);
-    const sec = p.locator('section.table-section[data-table="SAMPLE_APPLICATION"]');
-    await sec.locator('svg.heatmap').waitFor({timeout: SLOW});
+    const sec = await heatmapOf(p, 'SAMPLE_APPLICATION');
+    const m = await api(URL_MAIN, '/api/v1/metrics?table=SAMPLE_APPLICATION&runs=20');
+    eq(m.status, 200, 'GET /api/v1/metrics answers');
+    eq(m.body.runs.length, 2, 'two stored scans in the metric history');
+    const tiles = sec.locator('.metrics-section .metric-tile');
+    await tiles.first().locator('svg').waitFor({timeout: SLOW});
+    const picker = sec.getByLabel('Column to chart');
+    await picker.selectOption('EXT_SOURCE_2');
+    const metrics = Object.keys(m.body.columns.EXT_SOURCE_2).filter((k) => m.body.columns.EXT_SOURCE_2[k].some((v) => v !== null));
+    assert(metrics.length >= 2, `EXT_SOURCE_2 has metrics: ${metrics.join(', ')}`);
+    eq(await tiles.count(), metrics.length, 'one chart per metric the daemon sent');
+    for (const k of metrics) {
+      const want = m.body.columns.EXT_SOURCE_2[k].filter((v) => v !== null).length;
+      eq(await sec.locator(`.metric-tile[data-metric="${k}"] svg circle.point`).count(), want, `${k}: one point per run`);
+    }
+    eq(await sec.locator('.metric-tile .drift-point').count(), 0, 'no drift before the change');
+    await picker.selectOption({index: 0});
+    assert((await tiles.count()) >= 1, 'another column charts too');
+    await a11y(p, 'scans view with trends');
+    await p.close();
+  });
+
+  await test('table scans: start a scan, watch its progress, heat map, drift and the drift marker from the real scan', async () => {
+    const p = await openPage(context, `${URL_MAIN}/#/scans`);
+    const sec = await heatmapOf(p, 'SAMPLE_APPLICATION');
     await p.getByLabel('Table to scan').selectOption('SAMPLE_APPLICATION');
     await p.getByRole('button', {name: 'Start scan'}).click();
     await p.locator('.scan-progress progress').waitFor({timeout: 20000});
@@ -320,11 +445,31 @@ async function mainDaemon(browser) {
     assert(/EXT_SOURCE_2/.test(await note.innerText()), 'the drift of EXT_SOURCE_2 is highlighted');
     assert((await sec.locator('svg.heatmap .drift-tag').count()) >= 1, 'drifting columns are marked in the heat map');
     assert((await sec.locator('.trend svg').count()) >= 1, 'trend chart over the scans');
+    // the metric history now has three scans, the last one flagged for EXT_SOURCE_2
+    const m = (await api(URL_MAIN, '/api/v1/metrics?table=SAMPLE_APPLICATION&runs=20')).body;
+    eq(m.runs.length, 3, 'three scans in the metric history');
+    eq(m.runs[2].run_id, run.run_id, 'the new scan is the newest');
+    const flags = m.drift.filter((d) => d.column === 'EXT_SOURCE_2' && d.run_id === run.run_id);
+    assert(flags.length >= 1, `the daemon flags drift of EXT_SOURCE_2 in the new scan: ${JSON.stringify(m.drift)}`);
+    const picker = sec.getByLabel('Column to chart');
+    await sec.locator('.metrics-section .metric-tile svg').first().waitFor({timeout: SLOW});
+    eq(await picker.inputValue(), m.drift[0].column, 'a drifting column is charted first');
+    await picker.selectOption('EXT_SOURCE_2');
+    const charted = Object.keys(m.columns.EXT_SOURCE_2).filter((k) => m.columns.EXT_SOURCE_2[k].some((v) => v !== null));
+    // a flag on a metric without a chart of its own rings every chart of that scan
+    const key = charted.includes(flags[0].metric) ? flags[0].metric : charted[0];
+    const flagged = sec.locator(`.metric-tile[data-metric="${key}"]`);
+    eq(await flagged.locator('svg circle.point').count(), m.columns.EXT_SOURCE_2[key].filter((v) => v !== null).length, 'a point per run');
+    eq(await flagged.locator('svg .drift-point').count(), 1, 'one drift marker, on the new scan');
+    const ring = flagged.locator('svg .drift-point');
+    const last = flagged.locator('svg circle.point[data-i="2"]');
+    eq(await ring.getAttribute('cx'), await last.getAttribute('cx'), 'the marker rings the newest point');
+    assert(/drift flagged/.test(await flagged.locator('.legend').innerText()), 'the legend explains the marker');
     await a11y(p, 'scans view');
     await shot(p, 'scans-desktop.png');
-    await p.setViewportSize({width: 375, height: 812});
+    await p.setViewportSize(PHONE);
     await p.waitForTimeout(400);
-    await noOverflow(p, 'scans view at 375 px');
+    await noOverflow(p, 'scans view at 390 px');
     await shot(p, 'scans-phone.png');
     await p.close();
   });
@@ -340,15 +485,64 @@ async function mainDaemon(browser) {
     await p.locator('table.data tbody tr').first().waitFor({timeout: SLOW});
     assert(await p.locator('h1').innerText().then((t) => t.includes(api1[0].run_id)), 'the run id is the heading');
     await p.goBack();
-    const anom = p.locator('section[aria-labelledby="anom-h"]');
-    await p.waitForFunction(() => {
-      const s = document.querySelector('section[aria-labelledby="anom-h"]');
-      return s && (s.querySelector('.notice') || s.querySelector('table') || s.querySelector('.empty'));
-    }, null, {timeout: SLOW});
-    const t = await anom.innerText();
-    assert(/GET \/api\/v1\/anomalies/.test(t) || (await anom.locator('table').count()) > 0 || /No stored anomaly/.test(t), t);
+    await p.locator('section[aria-labelledby="anom-h"] table.anomalies-table tbody tr').first().waitFor({timeout: SLOW});
     await a11y(p, 'runs view');
+    await focusOrder(p, 'runs view', 90);
     await shot(p, 'runs.png');
+    await p.close();
+  });
+
+  await test('anomaly search: filters by check and severity, pages with next/previous, a time range', async () => {
+    const p = await openPage(context, `${URL_MAIN}/#/runs`);
+    const anom = p.locator('section[aria-labelledby="anom-h"]');
+    const rows = anom.locator('table.anomalies-table tbody tr');
+    await rows.first().waitFor({timeout: SLOW});
+    await anom.getByLabel('Check', {exact: true}).fill('missing');
+    await anom.getByLabel('Severity').selectOption('low');
+    await anom.getByRole('button', {name: 'Search', exact: true}).click();
+    const q = 'check=missing&severity=low&limit=25';
+    const page1 = (await api(URL_MAIN, `/api/v1/anomalies?${q}&offset=0`)).body;
+    assert(page1.anomalies.length === 25 && page1.next_offset !== null, `the fixture has more than one page: ${page1.anomalies.length}, next ${page1.next_offset}`);
+    await p.waitForFunction(() => /Anomalies 1–25/.test(document.querySelector('section[aria-labelledby="anom-h"] .page-info')?.textContent || ''), null, {timeout: SLOW});
+    eq(await rows.count(), 25, 'one page of 25');
+    const checks = await rows.locator('td:nth-child(3)').allInnerTexts();
+    assert(checks.every((c) => c === 'missing'), `only missing: ${checks.join(',')}`);
+    const sevs = await rows.locator('td:nth-child(2)').allInnerTexts();
+    assert(sevs.every((x) => /Critical|High|Medium|Low/.test(x)) && !sevs.some((x) => /Info/.test(x)), `low or worse: ${sevs.join(',')}`);
+    const firstMsg = await rows.first().locator('td').nth(8).innerText();
+    eq(firstMsg, page1.anomalies[0].message, 'the first row is the API\'s first');
+    const next = anom.getByRole('button', {name: 'Next →'});
+    await next.click();
+    const page2 = (await api(URL_MAIN, `/api/v1/anomalies?${q}&offset=${page1.next_offset}`)).body;
+    await p.waitForFunction((n) => (document.querySelector('section[aria-labelledby="anom-h"] .page-info')?.textContent || '').startsWith(`Anomalies ${n}`), page1.next_offset + 1, {timeout: SLOW});
+    eq(await rows.count(), page2.anomalies.length, 'the second page');
+    eq(await rows.first().locator('td').nth(8).innerText(), page2.anomalies[0].message, 'its first row is the API\'s');
+    await anom.getByRole('button', {name: '← Previous'}).click();
+    await p.waitForFunction(() => /Anomalies 1–25/.test(document.querySelector('section[aria-labelledby="anom-h"] .page-info')?.textContent || ''), null, {timeout: SLOW});
+    assert(await anom.getByRole('button', {name: '← Previous'}).isDisabled(), 'no page before the first');
+    // a time range: from the future finds nothing, from the past finds the same
+    await anom.getByLabel('From').fill('2099-01-01T00:00:00');
+    await anom.getByRole('button', {name: 'Search', exact: true}).click();
+    await anom.locator('.empty', {hasText: 'No stored anomaly matches'}).waitFor({timeout: SLOW});
+    await anom.getByLabel('From').fill('2000-01-01T00:00:00');
+    await anom.getByLabel('Until').fill('2099-01-01T00:00:00');
+    await anom.getByRole('button', {name: 'Search', exact: true}).click();
+    await p.waitForFunction(() => /Anomalies 1–25/.test(document.querySelector('section[aria-labelledby="anom-h"] .page-info')?.textContent || ''), null, {timeout: SLOW});
+    // the daemon's 400 is shown with its message, as text
+    const anomaliesUrl = (u) => u.pathname === '/api/v1/anomalies';
+    await p.route(anomaliesUrl, (route) => route.fulfill({status: 400, contentType: 'application/json',
+      body: JSON.stringify({error: {code: 'bad_request', message: 'since: not a time <b>x</b>'}})}));
+    await anom.getByRole('button', {name: 'Search', exact: true}).click();
+    const err = anom.locator('.notice-error');
+    await err.waitFor({timeout: 20000});
+    assert((await err.innerText()).includes('since: not a time <b>x</b>'), await err.innerText());
+    eq(await err.locator('b').count(), 0, 'the message is text');
+    await p.unroute(anomaliesUrl);
+    await a11y(p, 'runs view with a search');
+    await p.setViewportSize(PHONE);
+    await p.waitForTimeout(300);
+    await noOverflow(p, 'runs view at 390 px');
+    await shot(p, 'runs-phone.png');
     await p.close();
   });
 
@@ -359,10 +553,22 @@ async function mainDaemon(browser) {
     const r = (await api(URL_MAIN, '/api/v1/rules')).body;
     eq(await rows.count(), r.rules.length, 'one row per rule');
     assert(/loaded without errors/.test(await p.locator('main').innerText()), 'no load errors');
+    assert(r.loaded_at, 'GET /api/v1/rules has loaded_at');
+    const last = p.locator('.last-reload');
+    assert(/^Last reload: /.test(await last.innerText()), await last.innerText());
+    eq(await last.locator('time').getAttribute('datetime'), r.loaded_at, 'the time is the daemon\'s loaded_at');
     await p.getByRole('button', {name: 'Reload rules now'}).click();
     await p.waitForFunction(() => /Reloaded at/.test(document.querySelector('main .status-line').textContent), null, {timeout: 20000});
+    const after = (await api(URL_MAIN, '/api/v1/rules')).body;
+    assert(after.loaded_at >= r.loaded_at, `the reload moves loaded_at: ${r.loaded_at} -> ${after.loaded_at}`);
+    eq(await p.locator('.last-reload time').getAttribute('datetime'), after.loaded_at, 'the page shows the new loaded_at');
     await a11y(p, 'rules view');
+    await focusOrder(p, 'rules view');
     await shot(p, 'rules.png');
+    await p.setViewportSize(PHONE);
+    await p.waitForTimeout(300);
+    await noOverflow(p, 'rules view at 390 px');
+    await shot(p, 'rules-phone.png');
     await p.close();
   });
 

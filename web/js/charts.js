@@ -215,28 +215,49 @@ function niceMax(v) {
   return 10 * p;
 }
 
+/** Ticks for [lo, hi]: a nice step and the rounded range it covers. */
+function niceRange(lo, hi) {
+  const positive = lo >= 0; // counts and shares: the axis never goes below 0
+  if (!(hi > lo)) {
+    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
+    lo -= pad;
+    hi += pad;
+  }
+  if (positive) lo = Math.max(0, lo);
+  const step = niceMax((hi - lo) / 4) || 1;
+  return {lo: Math.floor(lo / step) * step, hi: Math.ceil(hi / step) * step, step};
+}
+
 /**
- * A line chart over runs: series [{name, color, values}], xLabels one per point,
- * points: optional [{i, color, title}] markers (e.g. max severity of a run).
+ * A line chart over runs: series [{name, color, values, markers: false}], xLabels one per point.
+ * markers: optional per-point [{color, title, cls}] (e.g. the worst severity of a run, or a
+ * drift flag); a marker with cls is drawn as a ring around the point with that class.
+ * fit: scale the y axis to the data (values may be negative) instead of starting at 0.
+ * legendExtra: more legend items [[label, color, cls]], e.g. what a marker means.
+ * Every present value is a circle.point (data-i = its index), so tests can count them.
  */
-export function lineChart(series, {title, xLabels, yFormat = num, height = 200, markers}) {
-  const all = series.flatMap((s) => s.values.filter((v) => v !== null && v !== undefined));
-  const summary = `${title}. ` + series.map((s) => `${s.name}: ${s.values.map((v) => (v === null ? '—' : yFormat(v))).join(', ')}`).join('; ');
+export function lineChart(series, {title, xLabels, yFormat = num, height = 200, markers, fit = false, legendExtra = []}) {
+  const all = series.flatMap((s) => s.values.filter((v) => v !== null && v !== undefined).map(Number));
+  const summary = `${title}. ` + series.map((s) => `${s.name}: ${s.values.map((v, i) => {
+    const m = markers && s.markers !== false ? markers[i] : null;
+    return `${v === null || v === undefined ? '—' : yFormat(v)}${m && m.cls ? ` (${m.title})` : ''}`;
+  }).join(', ')}`).join('; ');
   return h('figure', {class: 'figure'},
     responsive((w) => {
-      const padL = 52;
+      const padL = 58;
       const padR = 14;
       const padT = 10;
       const padB = 34;
       const n = Math.max(...series.map((s) => s.values.length), 1);
-      const max = niceMax(Math.max(...all, 0));
+      const range = fit && all.length ? niceRange(Math.min(...all), Math.max(...all)) : {lo: 0, hi: niceMax(Math.max(...all, 0))};
+      const span = range.hi - range.lo || 1;
       const iw = Math.max(40, w - padL - padR);
       const ih = height - padT - padB;
       const X = (i) => padL + (n > 1 ? (i / (n - 1)) * iw : iw / 2);
-      const Y = (v) => padT + ih - (v / max) * ih;
+      const Y = (v) => padT + ih - ((v - range.lo) / span) * ih;
       const g = [];
       for (let k = 0; k <= 4; k++) {
-        const v = (max / 4) * k;
+        const v = range.lo + (span / 4) * k;
         g.push(svg('line', {x1: padL, x2: padL + iw, y1: Y(v), y2: Y(v), class: 'grid'}));
         g.push(svg('text', {x: padL - 6, y: Y(v) + 4, 'text-anchor': 'end', class: 'tick'}, yFormat(v)));
       }
@@ -256,13 +277,18 @@ export function lineChart(series, {title, xLabels, yFormat = num, height = 200, 
         s.values.forEach((v, i) => {
           if (v === null || v === undefined) return;
           const m = markers && s.markers !== false ? markers[i] : null;
-          g.push(svg('circle', {cx: X(i), cy: Y(v), r: m ? 4.5 : 3, fill: m ? m.color : s.color, stroke: '#fff', 'stroke-width': 1},
-            svg('title', null, `${(xLabels || [])[i] || `#${i + 1}`}: ${s.name} ${yFormat(v)}${m && m.title ? ` (${m.title})` : ''}`)));
+          const tip = svg('title', null, `${(xLabels || [])[i] || `#${i + 1}`}: ${s.name} ${yFormat(v)}${m && m.title ? ` (${m.title})` : ''}`);
+          if (m && m.cls) {
+            g.push(svg('circle', {cx: X(i), cy: Y(v), r: 8, fill: 'none', stroke: m.color, 'stroke-width': 2.5, class: m.cls}));
+          }
+          const ring = m && !m.cls;
+          g.push(svg('circle', {cx: X(i), cy: Y(v), r: ring ? 4.5 : 3, fill: ring ? m.color : s.color, stroke: '#fff', 'stroke-width': 1,
+            class: 'point', dataset: {i}}, tip));
         });
       }
       return svg('svg', {width: w, height, viewBox: `0 0 ${w} ${height}`, role: 'img', 'aria-label': summary}, g);
     }),
-    h('figcaption', null, legend(series.map((s) => [s.name, s.color]))));
+    h('figcaption', null, legend([...series.map((s) => [s.name, s.color]), ...legendExtra])));
 }
 
 // ---- lineage: tables, keys, joins, affected columns ---------------------------------------------

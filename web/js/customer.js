@@ -3,10 +3,12 @@
 //
 // "Check" runs the checks now (POST /api/v1/customers/{id}/runs, a write
 // call); without write access it shows the latest stored report
-// (GET /api/v1/customers/{id}/report).
+// (GET /api/v1/customers/{id}/report).  The customer's own rows
+// (GET /api/v1/customers/{id}/rows) are fetched when their section is
+// first opened; cells a finding points at are highlighted there.
 
 import {
-  h, replace, nextId, notice, loading, dataTable, copyButton, severityBadge, SEVERITIES, SEVERITY_LABEL,
+  h, replace, nextId, notice, loading, dataTable, scroller, copyButton, severityBadge, SEVERITIES, SEVERITY_LABEL,
   SEVERITY_MEANING, sevRank, worst, num, pct, when, ago, duration, plural, tableLabel, columnKind,
   checkLabel,
 } from './dom.js';
@@ -197,7 +199,7 @@ function renderReport(report, o) {
     advicePanel(report, pairs, suggestions, o),
     impactPanel(pairs, summary, findings),
     lineagePanel(findings, suggestions, rowCounts, o),
-    rawPanel(report, findings, suggestions, cid));
+    rawPanel(report, findings, suggestions, cid, o));
 }
 
 function headerPanel(report, o, cid, rowCounts) {
@@ -402,7 +404,7 @@ function keys(v) {
   return Array.isArray(v) ? v.map(String).join(', ') : '';
 }
 
-function rawPanel(report, findings, suggestions, cid) {
+function rawPanel(report, findings, suggestions, cid, o) {
   const anomalyCols = [
     {label: 'Severity', get: (f) => severityBadge(f.severity)},
     {label: 'Check', get: (f) => f.check},
@@ -441,12 +443,132 @@ function rawPanel(report, findings, suggestions, cid) {
     h('details', {class: 'raw-suggestions'},
       h('summary', null, `AI suggestions (${suggestions.length} rows)`),
       suggestions.length ? dataTable(`AI suggestions for customer ${cid}`, sugCols, suggestions) : h('p', null, 'No suggestions.')),
-    h('details', {class: 'raw-rows'},
-      h('summary', null, 'The customer’s own rows, per table'),
-      report.tables && Object.keys(report.tables).length
-        ? dataTable('Rows read per table', [{label: 'Table', get: (r) => r[0]}, {label: 'Rows of this customer', get: (r) => num(r[1]), class: 'num'}], Object.entries(report.tables))
-        : null,
-      notice('info', 'Row values are not available from this daemon',
-        h('p', null, 'The API has no endpoint that returns a customer’s rows, so only the row counts are shown. ' +
-          'Showing the values needs GET /api/v1/customers/{id}/rows (per configured table, sensitive columns masked).'))));
+    rawRows(report, findings, cid, o.ctx));
+}
+
+// ---- the customer's own rows (GET /api/v1/customers/{id}/rows) -------------------------------------------
+
+/** Whether a value is one a finding is about, when no row key says so (null for "any value"). */
+function offends(f, v) {
+  if (f.check === 'missing' && f.kind === 'null') return v === null || v === undefined;
+  if (f.check === 'negative') return typeof v === 'number' && v < 0;
+  if (f.check === 'outlier' && (typeof f.lower === 'number' || typeof f.upper === 'number')) {
+    return typeof v === 'number' && ((typeof f.lower === 'number' && v < f.lower) || (typeof f.upper === 'number' && v > f.upper));
+  }
+  return true;
+}
+
+/**
+ * The findings of one table by column: {keyed, f} where keyed is the set of
+ * row keys the finding names.  Row keys count only when the table has a
+ * primary key; when they do not cover every offending row (a finding lists a
+ * sample of keys), or there are none, the cell's value decides (offends()).
+ */
+function cellHits(findings, table, primaryKey) {
+  const hits = new Map();
+  for (const f of findings) {
+    if (f.table !== table) continue;
+    const sk = Array.isArray(f.sample_keys) ? f.sample_keys.map(String) : [];
+    const keyed = primaryKey && sk.length ? new Set(sk) : null;
+    const complete = keyed && !(Number(f.count) > sk.length);
+    for (const c of String(f.column || '').split(',').map((x) => x.trim()).filter(Boolean)) {
+      hits.set(c, [...(hits.get(c) || []), {f, keyed, complete}]);
+    }
+  }
+  return hits;
+}
+
+function hitsOf(list, key, v) {
+  return (list || []).filter(({f, keyed, complete}) =>
+    (keyed && key !== null && keyed.has(key)) || (!complete && offends(f, v))).map((x) => x.f);
+}
+
+function cellText(v) {
+  if (v === null || v === undefined) return h('span', {class: 'null'}, 'NULL');
+  if (typeof v === 'object') return JSON.stringify(v);
+  // binary floating-point noise (1061.1100000000001) is not in the data: 15 significant digits are
+  if (typeof v === 'number' && !Number.isInteger(v)) return String(Number(v.toPrecision(15)));
+  return String(v);
+}
+
+function rowsTable(cid, table, t, findings, primaryKey) {
+  const columns = Array.isArray(t.columns) ? t.columns.map(String) : [];
+  const rows = Array.isArray(t.rows) ? t.rows : [];
+  const masked = new Set(Array.isArray(t.masked) ? t.masked.map(String) : []);
+  const hits = cellHits(findings, table, primaryKey);
+  const keyAt = primaryKey ? columns.findIndex((c) => c.toUpperCase() === String(primaryKey).toUpperCase()) : -1;
+  let flagged = 0;
+  const cell = (row, c, j) => {
+    const v = Array.isArray(row) ? row[j] : null;
+    if (masked.has(c)) {
+      return h('td', {class: 'masked', title: 'Sensitive column: its values are not shown'}, 'masked');
+    }
+    const key = keyAt >= 0 && row[keyAt] !== null && row[keyAt] !== undefined ? String(row[keyAt]) : null;
+    const fs = hitsOf(hits.get(c), key, v);
+    if (!fs.length) return h('td', {class: typeof v === 'number' ? 'num' : null}, cellText(v));
+    flagged += 1;
+    const sev = fs.map((f) => f.severity).sort((a, b) => sevRank(a) - sevRank(b))[0] || 'info';
+    const why = fs.map((f) => `${checkLabel(f)} (${f.severity}): ${f.message || ''}`).join(' · ');
+    return h('td', {class: ['hit', `hit-${sev}`, typeof v === 'number' ? 'num' : null], title: why, dataset: {severity: sev}},
+      cellText(v), h('span', {class: 'visually-hidden'}, ` (flagged: ${why})`));
+  };
+  const tableEl = h('table', {class: 'data customer-rows', dataset: {table}},
+    h('caption', {class: 'visually-hidden'}, `Rows of customer ${cid} in ${table}`),
+    h('thead', null, h('tr', null, columns.map((c) => h('th', {scope: 'col', class: masked.has(c) ? 'masked-col' : null}, c)))),
+    h('tbody', null, rows.map((row) => h('tr', null, columns.map((c, j) => cell(row, c, j))))));
+  const sum = [`${tableLabel(table)} `, h('code', null, table), ` · ${plural(rows.length, 'row')}`,
+    t.truncated ? ' (first rows only)' : '', masked.size ? ` · ${plural(masked.size, 'masked column')}` : '',
+    flagged ? ` · ${plural(flagged, 'flagged cell')}` : ''];
+  return h('details', {class: 'raw-table', dataset: {table}},
+    h('summary', null, sum),
+    rows.length ? scroller(`Rows of customer ${cid} in ${table}`, tableEl) : h('p', {class: 'empty'}, 'This customer has no rows in this table.'),
+    t.truncated ? h('p', {class: 'meta'}, `Only the first ${plural(rows.length, 'row')} are shown; the daemon limits how many rows it returns.`) : null);
+}
+
+function rawRows(report, findings, cid, ctx) {
+  const body = h('div', {class: 'raw-rows-body', 'aria-live': 'polite'});
+  const tablesConf = (ctx.config && ctx.config.tables) || {};
+  let loaded = false;
+  async function load() {
+    loaded = true;
+    body.setAttribute('aria-busy', 'true');
+    replace(body, loading(`Loading the rows of customer ${cid}…`));
+    let data;
+    try {
+      data = await api(`/api/v1/customers/${enc(cid)}/rows`);
+    } catch (e) {
+      body.setAttribute('aria-busy', 'false');
+      const retry = h('button', {type: 'button', class: 'btn small', onclick: load}, 'Try again');
+      if (e instanceof ApiError && e.status === 404 && e.code === 'not_found' && /no API route|no route|nothing at/i.test(e.message)) {
+        replace(body, notice('info', 'Row values are not available from this daemon',
+          h('p', null, 'Showing them needs GET /api/v1/customers/{id}/rows, which this daemon does not offer.')));
+      } else if (e instanceof ApiError && e.status === 404) {
+        replace(body, notice('warn', `No rows for customer ${cid}`, h('p', null, e.message)));
+      } else if (e instanceof ApiError && e.status === 501) {
+        replace(body, notice('info', 'Row values are not available from this daemon', h('p', null, explain(e))));
+      } else {
+        replace(body, notice('error', 'Could not load the customer’s rows', h('p', null, explain(e)), retry));
+      }
+      return;
+    }
+    body.setAttribute('aria-busy', 'false');
+    const tables = data && data.tables && typeof data.tables === 'object' ? Object.entries(data.tables) : [];
+    if (!tables.length) {
+      replace(body, h('p', {class: 'empty'}, 'No configured table has rows for this customer.'));
+      return;
+    }
+    replace(body,
+      h('p', {class: 'meta'}, 'Each table’s rows of this customer. Cells a finding points at are highlighted (hover for the finding); ',
+        'sensitive columns are masked by the daemon.'),
+      tables.map(([name, t]) => rowsTable(cid, name, t || {}, findings, (tablesConf[name] || {}).primary_key)));
+  }
+  const det = h('details', {class: 'raw-rows', ontoggle: () => {
+    if (det.open && !loaded) load();
+  }},
+  h('summary', null, 'The customer’s own rows, per table'),
+  report.tables && Object.keys(report.tables).length
+    ? h('p', {class: 'meta'}, 'Rows read by this run: ', Object.entries(report.tables).map(([t, n]) => `${t} ${num(n)}`).join(' · '))
+    : null,
+  body);
+  return det;
 }

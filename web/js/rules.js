@@ -1,7 +1,8 @@
 // rules.js -- the Lua rules the daemon has loaded, the files that failed to
-// load, and a reload (POST /api/v1/rules/reload, a write call).
+// load, when they were last (re)loaded (loaded_at of GET /api/v1/rules), and
+// a reload (POST /api/v1/rules/reload, a write call).
 
-import {h, replace, notice, loading, dataTable, severityBadge, num, plural, sevRank} from './dom.js';
+import {h, replace, notice, loading, dataTable, severityBadge, num, plural, sevRank, when, ago} from './dom.js';
 import {api, auth, explain} from './api.js';
 
 export function render(root, params, ctx) {
@@ -17,7 +18,11 @@ export function render(root, params, ctx) {
     const problems = Array.isArray(data.problems) ? data.problems : [];
     replace(out,
       h('p', {class: 'meta'}, `${plural(rules.length, 'rule')} loaded from ${plural(data.files || 0, 'file')} in `, h('code', null, String(data.dir || '—')),
-        ` · generation ${num(data.generation)}`, lastReload ? ` · last reloaded from this page at ${lastReload.toLocaleTimeString()}` : ''),
+        ` · generation ${num(data.generation)}`),
+      h('p', {class: 'meta last-reload'}, data.loaded_at
+        ? ['Last reload: ', h('time', {datetime: String(data.loaded_at)}, when(data.loaded_at)), ` (${ago(data.loaded_at)}; from a file change, SIGHUP, start-up or this page)`]
+        : lastReload ? `Last reloaded from this page at ${lastReload.toLocaleTimeString()} (this daemon does not say when it last loaded the rules).`
+          : 'This daemon does not say when it last loaded the rules.'),
       data.dir_missing ? notice('warn', 'The rules directory does not exist', h('p', null, 'No rule runs until it is created (or rules_dir in the config is fixed).')) : null,
       problems.length
         ? h('section', {class: 'panel problems', 'aria-labelledby': 'problems-h'},
@@ -58,7 +63,8 @@ export function render(root, params, ctx) {
       const data = await api('/api/v1/rules/reload', {method: 'POST'});
       lastReload = new Date();
       reloadStatus.textContent = `Reloaded at ${lastReload.toLocaleTimeString()}: ${plural((data.rules || []).length, 'rule')}, ${plural((data.problems || []).length, 'load error')}.`;
-      if (alive) show(data);
+      if (alive && data.loaded_at) show(data);
+      else if (alive) load();
     } catch (e) {
       reloadStatus.textContent = `The reload failed: ${explain(e)}`;
     } finally {

@@ -1,7 +1,7 @@
 // runs.js -- the run history (GET /api/v1/runs), one run with its anomalies
-// and suggestions (GET /api/v1/runs/{run}), and a search over the stored
-// anomalies (GET /api/v1/anomalies, hidden with a note when the daemon does
-// not offer it).
+// and suggestions (GET /api/v1/runs/{run}), and a paged search over the
+// stored anomalies (GET /api/v1/anomalies: filters, a from/until time range,
+// next/previous from next_offset; a note when the daemon does not offer it).
 
 import {
   h, replace, nextId, notice, loading, dataTable, severityBadge, SEVERITIES, SEVERITY_LABEL, SEVERITY_COLOR, sevRank,
@@ -100,7 +100,7 @@ export function render(root, params, ctx) {
     h('h1', {id: 'runs-h', tabindex: '-1'}, 'Runs'),
     h('p', {class: 'lead'}, 'Every customer check and table scan that was stored, newest first. Open one to see its anomalies and suggestions.'),
     h('section', {class: 'panel'}, form, out),
-    anomalySearch(tables)));
+    anomalySearch(tables, ctx)));
   load();
   return {dispose: () => { alive = false; }};
 }
@@ -156,57 +156,133 @@ function renderRun(root, id, ctx) {
 
 // ---- anomaly search (GET /api/v1/anomalies) -----------------------------------------------------------
 
-function anomalySearch(tables) {
-  const ids = {table: nextId('an-table'), column: nextId('an-col'), check: nextId('an-check'), severity: nextId('an-sev'), customer: nextId('an-cust')};
+const ANOM_PAGE = 25;
+const KNOWN_CHECKS = ['missing', 'negative', 'outlier', 'duplicate', 'drift'];
+
+/** A datetime-local value (the browser's local time) as the UTC ISO time the API takes. */
+export function isoFromLocal(v) {
+  if (!v) return '';
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function anomalySearch(tables, ctx) {
+  const ids = {
+    table: nextId('an-table'), column: nextId('an-col'), check: nextId('an-check'), severity: nextId('an-sev'),
+    customer: nextId('an-cust'), since: nextId('an-since'), until: nextId('an-until'), checks: nextId('an-checks'),
+  };
   const f = {
     table: h('select', {id: ids.table, name: 'table'}, h('option', {value: ''}, 'All tables'), tables.map((t) => h('option', {value: t}, t))),
     column: h('input', {id: ids.column, name: 'column', type: 'text', autocomplete: 'off', placeholder: 'any'}),
-    check: h('input', {id: ids.check, name: 'check', type: 'text', autocomplete: 'off', placeholder: 'missing, outlier, a rule…'}),
+    check: h('input', {id: ids.check, name: 'check', type: 'text', autocomplete: 'off', list: ids.checks, placeholder: 'missing, outlier, a rule…'}),
     severity: h('select', {id: ids.severity, name: 'severity'}, h('option', {value: ''}, 'Any'), SEVERITIES.slice().reverse().map((s) => h('option', {value: s}, `${SEVERITY_LABEL[s]} or worse`))),
     customer: h('input', {id: ids.customer, name: 'customer', type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: 'any'}),
+    since: h('input', {id: ids.since, name: 'since', type: 'datetime-local', step: '1'}),
+    until: h('input', {id: ids.until, name: 'until', type: 'datetime-local', step: '1'}),
   };
-  const out = h('div', {'aria-live': 'polite'});
+  const checkList = h('datalist', {id: ids.checks}, KNOWN_CHECKS.map((c) => h('option', {value: c})));
+  ctx.rules().then((r) => {
+    for (const rule of (r && Array.isArray(r.rules) ? r.rules : [])) checkList.append(h('option', {value: String(rule.name)}));
+  }).catch(() => {});
+  const out = h('div', {class: 'anomaly-results', 'aria-live': 'polite'});
   const sec = h('section', {class: 'panel', 'aria-labelledby': 'anom-h'},
-    h('h2', {id: 'anom-h'}, 'Search stored anomalies'));
-  async function search(e) {
-    if (e) e.preventDefault();
-    const q = new URLSearchParams({limit: '100'});
-    for (const k of Object.keys(f)) if (f[k].value.trim()) q.set(k, f[k].value.trim());
+    h('h2', {id: 'anom-h'}, 'Search stored anomalies'),
+    h('p', {class: 'meta'}, 'Across every stored run, newest first. Severity means that level or worse; times are in this browser’s time zone.'));
+  let query = null; // the filters of the current search, fixed while paging
+  const back = []; // offsets of the pages before this one
+
+  function filters() {
+    const q = new URLSearchParams();
+    for (const k of ['table', 'column', 'check', 'severity', 'customer']) if (f[k].value.trim()) q.set(k, f[k].value.trim());
+    for (const k of ['since', 'until']) {
+      const iso = isoFromLocal(f[k].value);
+      if (iso === null) return {error: `The ${k === 'since' ? '“From”' : '“Until”'} time is not a valid date and time.`};
+      if (iso) q.set(k, iso);
+    }
+    return {q};
+  }
+
+  async function page(offset) {
+    const q = new URLSearchParams(query);
+    q.set('limit', String(ANOM_PAGE));
+    q.set('offset', String(offset));
+    out.setAttribute('aria-busy', 'true');
     replace(out, loading('Searching…'));
+    let data;
     try {
-      const data = await api(`/api/v1/anomalies?${q}`);
-      const rows = Array.isArray(data.anomalies) ? data.anomalies : Array.isArray(data.items) ? data.items : [];
-      replace(out, rows.length ? dataTable('Stored anomalies', [
-        {label: 'When', get: (a) => when(a.started_at || a.created_at)},
-        {label: 'Severity', get: (a) => severityBadge(a.severity)},
-        {label: 'Check', get: (a) => a.check},
-        {label: 'Table', get: (a) => a.table},
-        {label: 'Column', get: (a) => a.column, class: 'wrap'},
-        {label: 'Customer', get: (a) => (a.customer_id !== undefined && a.customer_id !== null ? String(a.customer_id) : '')},
-        {label: 'Ratio', get: (a) => pct(a.ratio), class: 'num'},
-        {label: 'Message', get: (a) => a.message, class: 'wide'},
-        {label: 'Run', get: (a) => (a.run_id ? h('a', {href: `#/runs/${encodeURIComponent(a.run_id)}`}, 'open') : '')},
-      ], rows) : h('p', {class: 'empty'}, 'No stored anomaly matches.'));
+      data = await api(`/api/v1/anomalies?${q}`);
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 501 || err.status === 404)) {
-        replace(sec, h('h2', {id: 'anom-h'}, 'Search stored anomalies'),
-          notice('info', 'Not available from this daemon',
-            h('p', null, 'Searching anomalies across runs needs GET /api/v1/anomalies, which this daemon does not offer yet. ',
-              'Open a run above to see its anomalies.'),
-            h('p', {class: 'detail'}, 'The daemon said: ', err.message)));
+      out.setAttribute('aria-busy', 'false');
+      if (err instanceof ApiError && (err.status === 501 || (err.status === 404 && /no API route|nothing at/i.test(err.message)))) {
+        replace(out, notice('info', 'Not available from this daemon',
+          h('p', null, 'Searching anomalies across runs needs GET /api/v1/anomalies, which this daemon does not offer. ',
+            'Open a run above to see its anomalies.'),
+          h('p', {class: 'detail'}, 'The daemon said: ', err.message)));
         return;
       }
-      replace(out, notice('error', 'The search failed', h('p', null, explain(err))));
+      replace(out, notice('error', err instanceof ApiError && err.status === 400 ? 'The daemon did not accept this search' : 'The search failed',
+        h('p', null, explain(err)), err instanceof ApiError && err.status === 400 ? null
+          : h('button', {type: 'button', class: 'btn small', onclick: () => page(offset)}, 'Try again')));
+      return;
     }
+    out.setAttribute('aria-busy', 'false');
+    const rows = Array.isArray(data.anomalies) ? data.anomalies : [];
+    const next = data.next_offset === null || data.next_offset === undefined ? null : Number(data.next_offset);
+    const prevBtn = h('button', {type: 'button', class: 'btn small', disabled: !back.length, onclick: () => page(back.pop())}, '← Previous');
+    const nextBtn = h('button', {type: 'button', class: 'btn small', disabled: next === null, onclick: () => {
+      back.push(offset);
+      page(next);
+    }}, 'Next →');
+    const pager = h('nav', {class: 'pager', 'aria-label': 'Anomaly search pages'}, prevBtn,
+      h('span', {class: 'page-info'}, rows.length ? `Anomalies ${num(offset + 1)}–${num(offset + rows.length)}${next === null ? ' (the last)' : ''}` : ''),
+      nextBtn);
+    if (!rows.length) {
+      replace(out, h('p', {class: 'empty'}, offset ? 'No more anomalies match.' : 'No stored anomaly matches these filters.'), offset ? pager : null);
+      return;
+    }
+    replace(out, dataTable('Stored anomalies', [
+      {label: 'When', get: (a) => when(a.started_at), class: 'nowrap'},
+      {label: 'Severity', get: (a) => severityBadge(a.severity)},
+      {label: 'Check', get: (a) => a.check},
+      {label: 'Table', get: (a) => a.table},
+      {label: 'Column', get: (a) => a.column, class: 'wrap'},
+      {label: 'Customer', get: (a) => (a.customer_id !== undefined && a.customer_id !== null
+        ? h('a', {href: `#/customer/${encodeURIComponent(String(a.customer_id))}`}, String(a.customer_id)) : 'table scan')},
+      {label: 'Count', get: (a) => num(a.count), class: 'num'},
+      {label: 'Ratio', get: (a) => pct(a.ratio), class: 'num'},
+      {label: 'Message', get: (a) => a.message, class: 'wide'},
+      {label: 'Run', get: (a) => (a.run_id ? h('a', {href: `#/runs/${encodeURIComponent(a.run_id)}`, 'aria-label': `Open run ${a.run_id}`}, 'open') : '')},
+    ], rows, {class: 'anomalies-table'}), pager);
   }
-  sec.append(h('form', {class: 'filters', onsubmit: search},
+
+  function search(e) {
+    if (e) e.preventDefault();
+    const r = filters();
+    if (r.error) {
+      replace(out, notice('error', 'Check the filters', h('p', null, r.error)));
+      return;
+    }
+    query = r.q.toString();
+    back.length = 0;
+    page(0);
+  }
+
+  function reset() {
+    for (const k of Object.keys(f)) f[k].value = '';
+    search();
+  }
+
+  sec.append(h('form', {class: 'filters', 'aria-label': 'Anomaly search', onsubmit: search},
     h('div', {class: 'field'}, h('label', {for: ids.table}, 'Table'), f.table),
     h('div', {class: 'field'}, h('label', {for: ids.column}, 'Column'), f.column),
-    h('div', {class: 'field'}, h('label', {for: ids.check}, 'Check'), f.check),
+    h('div', {class: 'field'}, h('label', {for: ids.check}, 'Check'), f.check, checkList),
     h('div', {class: 'field'}, h('label', {for: ids.severity}, 'Severity'), f.severity),
     h('div', {class: 'field'}, h('label', {for: ids.customer}, 'Customer ID'), f.customer),
-    h('div', {class: 'field'}, h('span', {class: 'label-spacer', 'aria-hidden': 'true'}, ' '), h('button', {type: 'submit', class: 'btn'}, 'Search'))), out);
-  // find out at once whether the endpoint exists, so an unusable form is not shown
+    h('div', {class: 'field'}, h('label', {for: ids.since}, 'From'), f.since),
+    h('div', {class: 'field'}, h('label', {for: ids.until}, 'Until'), f.until),
+    h('div', {class: 'field'}, h('span', {class: 'label-spacer', 'aria-hidden': 'true'}, ' '),
+      h('div', {class: 'inline'}, h('button', {type: 'submit', class: 'btn'}, 'Search'),
+        h('button', {type: 'button', class: 'btn', onclick: reset}, 'Clear')))), out);
   search();
   return sec;
 }

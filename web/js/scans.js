@@ -1,7 +1,9 @@
 // scans.js -- whole-table scans: start one and watch it, the recent jobs, and
 // an overview of every configured table from its latest stored scan (heat
 // map of missing / negative / outlier / duplicate ratios per column, drift,
-// and trends over the earlier scans).
+// trends of findings over the earlier scans) and the metric history of a
+// chosen column (GET /api/v1/metrics: whatever metrics the daemon stores,
+// one chart each, drift flags ringed).
 
 import {
   h, replace, nextId, notice, loading, dataTable, severityBadge, SEVERITIES, SEVERITY_LABEL, SEVERITY_COLOR, sevRank,
@@ -357,10 +359,135 @@ function tableOverview(table, runs, details) {
       h('h4', null, 'Rows scanned'),
       lineChart([{name: 'Rows', color: '#0f766e', values: chrono.map((r) => r.rows_scanned ?? null)}],
         {title: `Rows scanned per scan of ${table}`, xLabels: timeLabels(chrono.map((r) => r.started_at)), height: 150})));
-  } else {
-    parts.push(h('p', {class: 'meta'}, 'Trend charts appear once the table has been scanned more than once.'));
   }
-  parts.push(h('p', {class: 'meta note'}, 'Trends are built from the findings of the stored scans (a column without a finding counts as 0). ' +
-    'The full metric history of every column (null counts, mean, quartiles) is stored in DQ_METRICS but the API has no endpoint for it yet (GET /api/v1/metrics would be needed).'));
+  parts.push(metricTrends(table, rows.map((r) => r.column)));
   return h('div', null, parts);
+}
+
+// ---- the metric history of one table (GET /api/v1/metrics) ------------------------------------------
+
+const METRIC_RUNS = 20;
+const DRIFT_COLOR = '#c2410c';
+
+// Friendlier names for a few terse ones; any other name is shown as the daemon sends it.
+const METRIC_NAMES = {sd: 'Standard deviation', q1: 'Q1 (25th percentile)', q3: 'Q3 (75th percentile)'};
+
+/** "null_ratio" -> "Null ratio"; the names are the daemon's, whatever it sends. */
+export function metricLabel(name) {
+  if (Object.prototype.hasOwnProperty.call(METRIC_NAMES, name)) return METRIC_NAMES[name];
+  const t = String(name).replace(/_/g, ' ');
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
+/** A formatter for one metric: shares as percentages, the rest as short numbers. */
+export function metricFormat(name) {
+  if (/ratio|share|fraction|rate$/i.test(name)) return pct;
+  return (v) => {
+    if (v === null || v === undefined || Number.isNaN(Number(v))) return '—';
+    const x = Number(v);
+    const a = Math.abs(x);
+    if (a !== 0 && a < 0.001) return x.toExponential(1);
+    if (a >= 1e9) return `${Number((x / 1e9).toPrecision(3))}G`;
+    if (a >= 1e6) return `${Number((x / 1e6).toPrecision(3))}M`;
+    if (a >= 100 || Number.isInteger(x)) return x.toLocaleString('en-US', {maximumFractionDigits: 0});
+    return x.toLocaleString('en-US', {maximumSignificantDigits: 3});
+  };
+}
+
+/**
+ * Trend charts of one column's metrics over the table's stored scans, with a
+ * column picker; drift points ringed.  `preferred` are the heat map's columns,
+ * most important first (the default choice after a drifting column).
+ */
+function metricTrends(table, preferred) {
+  const box = h('div', {class: 'metric-trends', 'aria-live': 'polite'}, loading(`Loading the metric history of ${table}…`));
+  const sec = h('div', {class: 'trend metrics-section', dataset: {table}},
+    h('h4', null, 'Column metrics over the scans'), box);
+  api(`/api/v1/metrics?table=${enc(table)}&runs=${METRIC_RUNS}`).then((data) => {
+    replace(box, metricView(table, data, preferred));
+  }).catch((e) => {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 501) && e.code !== 'unknown_table') {
+      replace(box, notice('info', 'No metric history from this daemon',
+        h('p', null, 'Trends of each column’s metrics need GET /api/v1/metrics, which this daemon does not offer.'),
+        h('p', {class: 'detail'}, 'The daemon said: ', e.message)));
+      return;
+    }
+    replace(box, notice('error', `Could not load the metric history of ${table}`, h('p', null, explain(e)),
+      h('button', {type: 'button', class: 'btn small', onclick: () => sec.replaceWith(metricTrends(table, preferred))}, 'Try again')));
+  });
+  return sec;
+}
+
+function metricView(table, data, preferred) {
+  const runs = Array.isArray(data.runs) ? data.runs : [];
+  const columns = data.columns && typeof data.columns === 'object' ? data.columns : {};
+  const drift = Array.isArray(data.drift) ? data.drift : [];
+  const names = Object.keys(columns);
+  if (!runs.length || !names.length) {
+    return h('p', {class: 'empty'}, 'No metric history is stored for this table yet: it appears after the first scan.');
+  }
+  const driftCols = [...new Set(drift.map((d) => d.column))].filter((c) => columns[c]);
+  const pref = preferred.filter((c) => columns[c] && !driftCols.includes(c));
+  const rest = names.filter((c) => !driftCols.includes(c) && !pref.includes(c)).sort();
+  const selId = nextId('metric-col');
+  const select = h('select', {id: selId, name: 'metric-column'},
+    driftCols.length ? h('optgroup', {label: 'Drift flagged'}, driftCols.map((c) => h('option', {value: c}, `${c} (drift)`))) : null,
+    pref.length ? h('optgroup', {label: 'With findings in the latest scan'}, pref.map((c) => h('option', {value: c}, c))) : null,
+    rest.length ? h('optgroup', {label: 'Other columns'}, rest.map((c) => h('option', {value: c}, c))) : null);
+  select.value = driftCols[0] || pref[0] || rest[0];
+  const charts = h('div', {class: 'metric-charts'});
+  const draw = () => replace(charts, columnCharts(table, select.value, runs, columns[select.value] || {}, drift));
+  select.addEventListener('change', draw);
+  draw();
+  return h('div', null,
+    h('p', {class: 'meta'}, `The metrics stored with each of the last ${plural(runs.length, 'scan')} of ${table} (oldest on the left). `,
+      drift.length ? `${plural(drift.length, 'drift flag')} in ${plural(driftCols.length, 'column')}: ringed in orange.` : 'No drift was flagged.'),
+    h('div', {class: 'field'}, h('label', {for: selId}, 'Column to chart'), select),
+    charts);
+}
+
+function columnCharts(table, column, runs, metrics, drift) {
+  const names = Object.keys(metrics).filter((m) => Array.isArray(metrics[m]) && metrics[m].some((v) => v !== null && v !== undefined));
+  const labels = timeLabels(runs.map((r) => r.started_at));
+  const mine = drift.filter((d) => d.column === column);
+  const runIndex = new Map(runs.map((r, i) => [r.run_id, i]));
+  if (!names.length) return h('p', {class: 'empty'}, `No metric of ${column} has a value in these scans.`);
+  const markersFor = (m) => {
+    // a flag on a metric the column does not chart (another name) rings every chart of that scan
+    const hits = mine.filter((d) => d.metric === m || !names.includes(d.metric));
+    if (!hits.length) return null;
+    const out = runs.map(() => null);
+    for (const d of hits) {
+      const i = runIndex.get(d.run_id);
+      if (i !== undefined) out[i] = {color: DRIFT_COLOR, cls: 'drift-point', title: `drift in ${metricLabel(d.metric)}`};
+    }
+    return out;
+  };
+  const tiles = names.map((m) => {
+    const fmt = metricFormat(m);
+    const flagged = markersFor(m);
+    const legendExtra = flagged && flagged.some(Boolean) ? [['drift flagged', DRIFT_COLOR, 'legend-ring']] : [];
+    return h('div', {class: ['metric-tile', flagged && flagged.some(Boolean) ? 'has-drift' : null], dataset: {metric: m}},
+      h('h5', null, metricLabel(m), flagged && flagged.some(Boolean) ? h('span', {class: 'drift-chip'}, 'drift') : null),
+      lineChart([{name: metricLabel(m), color: '#334155', values: metrics[m].slice(0, runs.length).map((v) => (v === null || v === undefined ? null : Number(v)))}], {
+        title: `${metricLabel(m)} of ${column} in ${table} per scan, oldest first`,
+        xLabels: labels, yFormat: fmt, height: 150, fit: true, markers: flagged, legendExtra,
+      }));
+  });
+  return h('div', {dataset: {column}},
+    mine.length ? h('ul', {class: 'drift-list'}, mine.map((d) => {
+      const r = runs[runIndex.get(d.run_id)];
+      return h('li', null, h('span', {class: 'drift-chip'}, 'drift'), ' ', metricLabel(d.metric), r ? ` in the scan of ${when(r.started_at)}` : '');
+    })) : null,
+    h('div', {class: 'metric-grid'}, tiles),
+    h('details', null, h('summary', null, `The numbers behind these charts (${column})`),
+      dataTable(`Metrics of ${column} per scan`, [
+        {label: 'Scan', get: (r) => h('a', {href: `#/runs/${encodeURIComponent(r.run_id)}`}, when(r.started_at))},
+        {label: 'Rows', get: (r) => num(r.rows), class: 'num'},
+        ...names.map((m) => ({label: metricLabel(m), class: 'num', get: (r, i) => {
+          const v = metrics[m][i];
+          const flagged = mine.some((d) => d.run_id === r.run_id && d.metric === m);
+          return v === null || v === undefined ? '' : `${metricFormat(m)(v)}${flagged ? ' (drift)' : ''}`;
+        }})),
+      ], runs)));
 }

@@ -189,8 +189,12 @@ struct cs_host_api {
     uint64_t (*stats_count_outside)(struct cs_stats *s, double lower, double upper, cs_keyref *keys, size_t max, size_t *nkeys);
     void (*stats_free)(struct cs_stats *s);
     /** Added in ABI 1 after stats_free (check struct_size): count, mean, sd, min and max
-     *  only, without the sort quantiles need; q1, median, q3 and mad are left 0. */
+     *  only, without the passes over the values quantiles need; q1, median, q3 and mad are left 0. */
     int (*stats_moments)(struct cs_stats *s, struct cs_profile *out);
+    /** Added in ABI 1 after stats_moments (check struct_size): why the last stats_* call on s
+     *  failed (e.g. its spill directory is full), or NULL.  Valid until the next call on s.
+     *  stats_count_outside returns 0 on such a failure: check this after it. */
+    const char *(*stats_error)(const struct cs_stats *s);
 };
 
 /** The callbacks a check module provides. */

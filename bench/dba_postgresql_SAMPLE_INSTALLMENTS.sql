@@ -1,0 +1,32 @@
+-- The single statement a DBA would write for the counts of a CreditSense pushdown run
+-- (bench/pushdown_dba.py; postgresql, STDDEV_POP).
+WITH s AS (SELECT AVG("sk_id_curr") AS m_1, STDDEV_POP("sk_id_curr") AS sd_1,
+  AVG(NULLIF("days_instalment", 365243)) AS m_4, STDDEV_POP(NULLIF("days_instalment", 365243)) AS sd_4,
+  AVG(NULLIF("days_entry_payment", 365243)) AS m_5, STDDEV_POP(NULLIF("days_entry_payment", 365243)) AS sd_5,
+  AVG("amt_instalment") AS m_6, STDDEV_POP("amt_instalment") AS sd_6,
+  AVG("amt_payment") AS m_7, STDDEV_POP("amt_payment") AS sd_7 FROM "sample_installments"),
+d AS (SELECT COUNT(*) AS dup_groups, SUM(n) AS dup_rows FROM (SELECT COUNT(*) AS n FROM "sample_installments" WHERE "sk_id_prev" IS NOT NULL AND "num_instalment_number" IS NOT NULL AND "num_instalment_version" IS NOT NULL GROUP BY "sk_id_prev", "num_instalment_number", "num_instalment_version" HAVING COUNT(*) > 1) g)
+SELECT COUNT(*) AS n_rows,
+  COUNT(*) FILTER (WHERE "sk_id_prev" IS NULL) AS null_0,
+  COUNT(*) FILTER (WHERE "sk_id_prev" < 0) AS neg_0, MIN("sk_id_prev") FILTER (WHERE "sk_id_prev" < 0) AS low_0,
+  COUNT(*) FILTER (WHERE "sk_id_curr" IS NULL) AS null_1,
+  COUNT(*) FILTER (WHERE "sk_id_curr" < 0) AS neg_1, MIN("sk_id_curr") FILTER (WHERE "sk_id_curr" < 0) AS low_1,
+  COUNT(*) FILTER (WHERE ABS("sk_id_curr" - s.m_1) > 3 * s.sd_1) AS out_1,
+  COUNT(*) FILTER (WHERE "num_instalment_version" IS NULL) AS null_2,
+  COUNT(*) FILTER (WHERE "num_instalment_version" < 0) AS neg_2, MIN("num_instalment_version") FILTER (WHERE "num_instalment_version" < 0) AS low_2,
+  COUNT(*) FILTER (WHERE "num_instalment_number" IS NULL) AS null_3,
+  COUNT(*) FILTER (WHERE "num_instalment_number" < 0) AS neg_3, MIN("num_instalment_number") FILTER (WHERE "num_instalment_number" < 0) AS low_3,
+  COUNT(*) FILTER (WHERE "days_instalment" IS NULL) AS null_4,
+  COUNT(*) FILTER (WHERE "days_instalment" = 365243) AS sentinel_4,
+  COUNT(*) FILTER (WHERE ABS(NULLIF("days_instalment", 365243) - s.m_4) > 3 * s.sd_4) AS out_4,
+  COUNT(*) FILTER (WHERE "days_entry_payment" IS NULL) AS null_5,
+  COUNT(*) FILTER (WHERE "days_entry_payment" = 365243) AS sentinel_5,
+  COUNT(*) FILTER (WHERE ABS(NULLIF("days_entry_payment", 365243) - s.m_5) > 3 * s.sd_5) AS out_5,
+  COUNT(*) FILTER (WHERE "amt_instalment" IS NULL) AS null_6,
+  COUNT(*) FILTER (WHERE "amt_instalment" < 0) AS neg_6, MIN("amt_instalment") FILTER (WHERE "amt_instalment" < 0) AS low_6,
+  COUNT(*) FILTER (WHERE ABS("amt_instalment" - s.m_6) > 3 * s.sd_6) AS out_6,
+  COUNT(*) FILTER (WHERE "amt_payment" IS NULL) AS null_7,
+  COUNT(*) FILTER (WHERE "amt_payment" < 0) AS neg_7, MIN("amt_payment") FILTER (WHERE "amt_payment" < 0) AS low_7,
+  COUNT(*) FILTER (WHERE ABS("amt_payment" - s.m_7) > 3 * s.sd_7) AS out_7,
+  (SELECT dup_groups FROM d), (SELECT dup_rows FROM d)
+FROM "sample_installments", s;
