@@ -29,7 +29,7 @@
 static const char *const ROOT_KEYS[] = {"source", "tables", "plugin_dir", "profile", "store", "rules_dir",
                                         "advisor", "server", "scan", NULL};
 static const char *const SCAN_KEYS[] = {"memory_mb", "spill_dir", NULL};
-#define DEFAULT_SCAN_MEMORY_MB 256
+#define DEFAULT_SCAN_MEMORY_MB 64
 static const char *const STORE_KEYS[] = {"odbc", "schema", "enabled", NULL};
 static const char *const SOURCE_KEYS[] = {"odbc", "native_sqlite", "batch_rows", "pushdown_rows", NULL};
 static const char *const PROFILE_KEYS[] = {"cache_dir", "max_age_s", "mode", NULL};

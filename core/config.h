@@ -5,7 +5,7 @@
 **   {"source": {"odbc": "<connection string>", "native_sqlite": true, "batch_rows": 1024},
 **    "plugin_dir": "...", "rules_dir": "...", "profile": {"cache_dir": "...", "max_age_s": 86400, "mode": "auto"},
 **    "store": {"odbc": "<connection string>", "schema": "...", "enabled": true},
-**    "scan": {"memory_mb": 256, "spill_dir": "..."},
+**    "scan": {"memory_mb": 64, "spill_dir": "..."},
 **    "advisor": {"backend": "gemini|openai|offline", "model": "...", ...}   (advisor_config.h),
 **    "tables": {"<TABLE>": {"customer_key": "...", "primary_key": [...],
 **                           "columns": {"<name or glob>": {<column settings>}}}}}
@@ -96,7 +96,7 @@ struct cs_config {
     struct cs_advisor_conf *advisor; /* "advisor" (advisor_config.h); NULL when absent: defaults */
     struct cs_server_conf *server;   /* "server" (server_conf.h); always set after loading */
     char hash[17]; /* hex FNV-1a of the file's bytes, recorded with every run */
-    size_t scan_memory_mb; /* scan.memory_mb: a run's budget for exact statistics (default 256) */
+    size_t scan_memory_mb; /* scan.memory_mb: a run's budget for exact statistics (default 64) */
     char *scan_spill_dir;  /* scan.spill_dir, expanded; NULL: $TMPDIR, else /var/tmp (cs_config_spill_dir) */
     uint64_t pushdown_rows; /* source.pushdown_rows: "auto" pushes SQLite tables larger than this down; 0 = never */
 };

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,12 @@ static int set_build_pushdown(struct profile_set *s, const struct cs_config *cfg
     return rc;
 }
 
+static int profile_failed(const char *table, const char *column, const struct cs_stats *acc, struct cs_err *err)
+{
+    const char *why = cs_stats_error(acc); /* a spill file problem, else memory ran out */
+    return cs_err_set(err, CS_ENOMEM, "profiling %s.%s: %s", table, column, why != NULL ? why : "out of memory");
+}
+
 /* The wanted columns: by pushdown when profile.mode says so, else one full scan. */
 static int set_build(struct profile_set *s, const struct cs_config *cfg, struct cs_source *src,
                      const struct cs_schema *schema, const struct cs_column_info *infos, struct cs_err *err)
@@ -134,8 +141,12 @@ static int set_build(struct profile_set *s, const struct cs_config *cfg, struct 
             cols[n++] = i;
     if (rc == 0 && set_alloc(s, schema->table, n) != 0)
         rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    /* Within scan.memory_mb like a table scan's statistics, so a daemon building profiles stays small. */
+    struct cs_stats_budget budget;
+    cs_stats_budget_init(&budget, cfg->scan_memory_mb << 20, cs_config_spill_dir(cfg));
+    const struct cs_stats_opts opts = {.kind = CS_STATS_F64, .budget = &budget};
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if ((acc[i] = cs_stats_new(NULL, NULL, NULL)) == NULL || (s->names[i] = strdup(schema->cols[cols[i]].name)) == NULL)
+        if ((acc[i] = cs_stats_open(&opts)) == NULL || (s->names[i] = strdup(schema->cols[cols[i]].name)) == NULL)
             rc = cs_err_set(err, CS_ENOMEM, "out of memory");
     s->n = n;
     struct cs_select sel = {.schema = schema, .ncols = n, .cols = cols};
@@ -150,15 +161,17 @@ static int set_build(struct profile_set *s, const struct cs_config *cfg, struct 
         rc = 0;
         for (size_t i = 0; rc == 0 && i < n; i++)
             if (cs_stats_add(acc[i], b, i, infos[cols[i]].policy) != 0)
-                rc = cs_err_set(err, CS_ENOMEM, "out of memory profiling %s", schema->table);
+                rc = profile_failed(schema->table, s->names[i], acc[i], err);
     }
     cs_cursor_close(cur);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = cs_stats_profile(acc[i], &s->p[i]);
+        if ((rc = cs_stats_profile(acc[i], &s->p[i])) != 0)
+            rc = profile_failed(schema->table, s->names[i], acc[i], err);
     for (size_t i = 0; acc && i < s->n; i++)
         cs_stats_free(acc[i]);
     free(acc);
     free(cols);
+    malloc_trim(0); /* a profile is built once per table and max_age_s: give its memory back to the system */
     s->built_at = (double)time(NULL);
     return rc < 0 ? rc : 0;
 }
