@@ -345,17 +345,6 @@ static void rules_begin(struct tpass *tp)
 
 /* ---- table pass ----------------------------------------------------------- */
 
-static ssize_t find_column(const struct cs_schema *s, const char *name)
-{
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcmp(s->cols[i].name, name) == 0)
-            return (ssize_t)i;
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcasecmp(s->cols[i].name, name) == 0)
-            return (ssize_t)i;
-    return -1;
-}
-
 static int resolve_keys(struct tpass *tp, struct cs_err *err)
 {
     const struct cs_tableconf *tc = tp->tc;
@@ -364,7 +353,7 @@ static int resolve_keys(struct tpass *tp, struct cs_err *err)
     if ((tp->pk = calloc(tc->npk + 1, sizeof(size_t))) == NULL)
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     for (size_t i = 0; i < tc->npk; i++) {
-        ssize_t c = find_column(&tp->schema, tc->pk[i]);
+        ssize_t c = cs_source_find_column(&tp->schema, tc->pk[i]);
         if (c < 0)
             return cs_err_set(err, CS_ECONFIG, "tables.%s.primary_key: table %s has no column %s", tc->name,
                               tp->schema.table, tc->pk[i]);
@@ -372,7 +361,7 @@ static int resolve_keys(struct tpass *tp, struct cs_err *err)
         tp->infos[c].is_key = 1;
     }
     if (tc->customer_key != NULL) {
-        ssize_t c = find_column(&tp->schema, tc->customer_key);
+        ssize_t c = cs_source_find_column(&tp->schema, tc->customer_key);
         if (c < 0)
             return cs_err_set(err, CS_ECONFIG, "tables.%s.customer_key: table %s has no column %s", tc->name,
                               tp->schema.table, tc->customer_key);
@@ -386,7 +375,7 @@ static void warn_unmatched(const struct tpass *tp)
 {
     for (size_t i = 0; tp->tc != NULL && i < tp->tc->ncols; i++) {
         const struct cs_colconf *cc = &tp->tc->cols[i];
-        if (!cc->is_glob && find_column(&tp->schema, cc->pattern) < 0)
+        if (!cc->is_glob && cs_source_find_column(&tp->schema, cc->pattern) < 0)
             cs_log(CS_LOG_WARNING, "config", "tables.%s.columns.%s: table %s has no such column; entry ignored",
                    tp->tc->name, cc->pattern, tp->schema.table);
     }
@@ -646,7 +635,7 @@ static int customer_table(struct cs_engine *eng, struct cs_run *run, const struc
     struct tpass tp;
     uint64_t rows = 0;
     int rc = tpass_open(&tp, eng, run, tc->name, CS_MODE_CUSTOMER, err);
-    ssize_t kc = rc == 0 ? find_column(&tp.schema, tc->customer_key) : -1;
+    ssize_t kc = rc == 0 ? cs_source_find_column(&tp.schema, tc->customer_key) : -1;
     struct cs_select sel = {.schema = &tp.schema};
     if (rc == 0) {
         sel.where_col = tp.schema.cols[kc].name;

@@ -520,22 +520,11 @@ int cs_rules_load_file(struct cs_sandbox *sb, const char *file, const char *text
 
 /* ---- schema ------------------------------------------------------------------------ */
 
-static ssize_t schema_column(const struct cs_schema *s, const char *name)
-{
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcmp(s->cols[i].name, name) == 0)
-            return (ssize_t)i;
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcasecmp(s->cols[i].name, name) == 0)
-            return (ssize_t)i;
-    return -1;
-}
-
 int cs_rule_resolve_columns(const struct cs_rule_meta *rule, const struct cs_rule_table *t,
                             const struct cs_schema *schema, size_t *idx, char *msg, size_t size)
 {
     for (size_t i = 0; i < t->ncols; i++) {
-        ssize_t c = schema_column(schema, t->cols[i]);
+        ssize_t c = cs_source_find_column(schema, t->cols[i]);
         if (c >= 0) {
             if (idx != NULL)
                 idx[i] = (size_t)c;

@@ -256,6 +256,10 @@ void cs_srv_fail_run(struct cs_srv_job *job, struct cs_srv_worker *w, int rc, co
 
 /* ---- queries for the dashboard (server_query.c) ----------------------------------------- */
 
+/** 400 naming the first query parameter not in allowed (NULL-terminated): -1 then, else 0 (loop thread). */
+int cs_srv_param_known(struct cs_srv_req *r, const char *const *allowed);
+/** Query parameter name as a whole number in [lo, hi] (digits only), def when absent; 400 and -1 otherwise. */
+int cs_srv_param_number(struct cs_srv_req *r, const char *name, long lo, long hi, long def, long *out);
 /** GET /api/v1/anomalies: stored findings across runs, filtered and paged (read on a worker). */
 void cs_srv_anomalies_list(struct cs_srv_req *r);
 /** GET /api/v1/metrics?table=T: the table's stored per-column metric history, oldest run first. */

@@ -62,7 +62,7 @@ static void query_destroy(struct cs_srv_job *job)
 
 /* ---- parameters (loop thread; each answers 400 itself and returns -1) ------------------------ */
 
-static int only_params(struct cs_srv_req *r, const char *const *allowed)
+int cs_srv_param_known(struct cs_srv_req *r, const char *const *allowed)
 {
     const char *bad;
     if (!cs_http_query_unknown(r->req, allowed, &bad))
@@ -89,8 +89,7 @@ static int text_param(struct cs_srv_req *r, const char *name, char **out)
     return 0;
 }
 
-/* A whole number in [lo, hi] (digits only: no sign, no spaces), or def when absent. */
-static int number_param(struct cs_srv_req *r, const char *name, long lo, long hi, long def, long *out)
+int cs_srv_param_number(struct cs_srv_req *r, const char *name, long lo, long hi, long def, long *out)
 {
     const char *v = cs_http_query(r->req, name);
     size_t n = v ? strlen(v) : 0;
@@ -357,17 +356,6 @@ static json_t *cell_json(const struct cs_column *c, size_t row)
     }
 }
 
-static ssize_t find_column(const struct cs_schema *s, const char *name)
-{
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcmp(s->cols[i].name, name) == 0)
-            return (ssize_t)i;
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcasecmp(s->cols[i].name, name) == 0)
-            return (ssize_t)i;
-    return -1;
-}
-
 /* The customer key's filter value, typed as its column (as the customer runs parse it). */
 static int key_value(const char *id, int type, struct cs_keyval *kv, struct cs_err *err)
 {
@@ -416,7 +404,7 @@ static int table_rows(struct cs_srv_worker *w, const struct cs_tableconf *tc, co
     int rc = cs_source_describe(src, tc->name, &s, err), truncated = 0;
     if (rc != 0)
         return rc;
-    ssize_t kc = find_column(&s, tc->customer_key);
+    ssize_t kc = cs_source_find_column(&s, tc->customer_key);
     unsigned char *masked = calloc(s.ncols + 1, 1);
     json_t *cols = json_array(), *rows = json_array(), *mcols = json_array();
     struct cs_select sel = {.schema = &s};
@@ -540,15 +528,15 @@ void cs_srv_anomalies_list(struct cs_srv_req *r)
     struct query_job *qj;
     struct cs_anomaly_query *q;
     long limit, offset;
-    if (only_params(r, allowed) != 0 || (qj = query_job_new(r, Q_ANOMALIES)) == NULL)
+    if (cs_srv_param_known(r, allowed) != 0 || (qj = query_job_new(r, Q_ANOMALIES)) == NULL)
         return;
     q = &qj->aq;
     if (text_param(r, "table", &qj->table) || text_param(r, "column", &qj->column) ||
         text_param(r, "check", &qj->check) || text_param(r, "customer", &qj->customer) ||
         text_param(r, "run", &qj->run) || severity_param(r, &q->min_severity) ||
         time_param(r, "since", &q->has_since, &q->since) || time_param(r, "until", &q->has_until, &q->until) ||
-        number_param(r, "limit", 1, ANOMALY_MAX_LIMIT, ANOMALY_LIMIT, &limit) ||
-        number_param(r, "offset", 0, MAX_OFFSET, 0, &offset)) {
+        cs_srv_param_number(r, "limit", 1, ANOMALY_MAX_LIMIT, ANOMALY_LIMIT, &limit) ||
+        cs_srv_param_number(r, "offset", 0, MAX_OFFSET, 0, &offset)) {
         query_destroy(&qj->super);
         return;
     }
@@ -572,10 +560,10 @@ void cs_srv_metrics_history(struct cs_srv_req *r)
     static const char *const allowed[] = {"table", "column", "runs", NULL};
     struct query_job *qj;
     long runs;
-    if (only_params(r, allowed) != 0 || (qj = query_job_new(r, Q_METRICS)) == NULL)
+    if (cs_srv_param_known(r, allowed) != 0 || (qj = query_job_new(r, Q_METRICS)) == NULL)
         return;
     if (text_param(r, "table", &qj->table) || text_param(r, "column", &qj->column) ||
-        number_param(r, "runs", 1, METRIC_MAX_RUNS, METRIC_RUNS, &runs)) {
+        cs_srv_param_number(r, "runs", 1, METRIC_MAX_RUNS, METRIC_RUNS, &runs)) {
         query_destroy(&qj->super);
         return;
     }
@@ -596,9 +584,9 @@ void cs_srv_customer_rows(struct cs_srv_req *r, const char *customer_id)
     static const char *const allowed[] = {"table", "limit", NULL};
     struct query_job *qj;
     long limit;
-    if (only_params(r, allowed) != 0 || (qj = query_job_new(r, Q_ROWS)) == NULL)
+    if (cs_srv_param_known(r, allowed) != 0 || (qj = query_job_new(r, Q_ROWS)) == NULL)
         return;
-    if (text_param(r, "table", &qj->table) || number_param(r, "limit", 1, ROWS_MAX_LIMIT, ROWS_LIMIT, &limit)) {
+    if (text_param(r, "table", &qj->table) || cs_srv_param_number(r, "limit", 1, ROWS_MAX_LIMIT, ROWS_LIMIT, &limit)) {
         query_destroy(&qj->super);
         return;
     }

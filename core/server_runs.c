@@ -458,36 +458,13 @@ static const struct cs_srv_job_ops store_ops = {"store", store_work, NULL, store
 /* limit and offset from the query; answers 400 itself. */
 static int paging(struct cs_srv_req *r, size_t *limit, size_t *offset)
 {
-    const char *l = cs_http_query(r->req, "limit"), *o = cs_http_query(r->req, "offset");
-    char *end;
-    *limit = DEFAULT_LIMIT;
-    *offset = 0;
-    if (l != NULL) {
-        long v = strtol(l, &end, 10);
-        if (*l == '\0' || *end != '\0' || v < 1 || v > MAX_LIMIT) {
-            cs_http_send_error(r->req, 400, "bad_request", "limit: expected a whole number from 1 to %d", MAX_LIMIT);
-            return -1;
-        }
-        *limit = (size_t)v;
-    }
-    if (o != NULL) {
-        long v = strtol(o, &end, 10);
-        if (*o == '\0' || *end != '\0' || v < 0 || v > MAX_OFFSET) {
-            cs_http_send_error(r->req, 400, "bad_request", "offset: expected a whole number from 0 to %d", MAX_OFFSET);
-            return -1;
-        }
-        *offset = (size_t)v;
-    }
+    long l, o;
+    if (cs_srv_param_number(r, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT, &l) != 0 ||
+        cs_srv_param_number(r, "offset", 0, MAX_OFFSET, 0, &o) != 0)
+        return -1;
+    *limit = (size_t)l;
+    *offset = (size_t)o;
     return 0;
-}
-
-static int known_params(struct cs_srv_req *r, const char *const *allowed)
-{
-    const char *bad;
-    if (!cs_http_query_unknown(r->req, allowed, &bad))
-        return 0;
-    cs_http_send_error(r->req, 400, "bad_request", "unknown query parameter \"%.64s\"", bad ? bad : "");
-    return -1;
 }
 
 static char *dup_param(struct cs_srv_req *r, const char *name)
@@ -523,7 +500,7 @@ void cs_srv_runs_list(struct cs_srv_req *r)
 {
     static const char *const allowed[] = {"table", "customer", "limit", "offset", NULL};
     size_t limit, offset;
-    if (known_params(r, allowed) != 0 || paging(r, &limit, &offset) != 0)
+    if (cs_srv_param_known(r, allowed) != 0 || paging(r, &limit, &offset) != 0)
         return;
     struct store_job *sj = store_job_new(r, Q_RUNS);
     if (sj == NULL)
@@ -549,7 +526,7 @@ void cs_srv_suggestions_list(struct cs_srv_req *r)
 {
     static const char *const allowed[] = {"run", "customer", "limit", "offset", NULL};
     size_t limit, offset;
-    if (known_params(r, allowed) != 0 || paging(r, &limit, &offset) != 0)
+    if (cs_srv_param_known(r, allowed) != 0 || paging(r, &limit, &offset) != 0)
         return;
     const char *run = cs_http_query(r->req, "run"), *customer = cs_http_query(r->req, "customer");
     if ((run == NULL || !run[0]) == (customer == NULL || !customer[0])) {
