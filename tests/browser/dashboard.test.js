@@ -241,6 +241,10 @@ async function mainDaemon(browser) {
     assert(/What to do/i.test(await first.innerText()), 'a card says what to do');
     assert((await first.locator('ul.fix li').count()) >= 1, 'fix suggestions listed');
     assert(/offline/.test(await page.locator('section[aria-labelledby="advice-h"]').innerText()), 'the offline advisor is named');
+    const infoCards = page.locator('section[aria-labelledby="advice-h"] .card.sev-info');
+    assert((await infoCards.count()) >= 1, 'info findings have cards');
+    assert(/Not sent to the AI advisor: it advises low findings and worse/.test(await infoCards.first().textContent({timeout: SLOW})),
+      'an info card says it was skipped on purpose, not that advice is missing');
   });
 
   await test('a rule template is shown and its copy button copies it', async () => {

@@ -295,7 +295,8 @@ function ruleTemplates(s) {
       h('pre', null, h('code', {class: `lang-${k}`}, t[k])))));
 }
 
-function adviceBody(s, full) {
+function adviceBody(s, full, below) {
+  if (!s && below) return h('p', {class: 'advice-missing'}, `Not sent to the AI advisor: it advises ${below} findings and worse (advisor.min_severity).`);
   if (!s) return h('p', {class: 'advice-missing'}, 'No AI suggestion was stored for this finding.');
   const status = s.status || 'ok';
   if (status === 'pending') {
@@ -314,7 +315,8 @@ function adviceBody(s, full) {
     ruleTemplates(s));
 }
 
-function card(f, s) {
+// minSev: the advisor's min_severity from the report, so a finding below it reads as skipped on purpose.
+function card(f, s, minSev) {
   const prio = s && s.priority ? h('span', {class: 'prio'}, `Priority: ${s.priority}`) : null;
   return h('article', {class: `card sev-${f.severity}`, dataset: {check: f.check, table: f.table}},
     h('header', null,
@@ -324,25 +326,27 @@ function card(f, s) {
       prio),
     h('p', {class: 'finding-msg'}, String(f.message || '')),
     f.source === 'lua' ? h('p', {class: 'meta'}, 'Found by the data-steward rule ', h('code', null, f.check)) : null,
-    adviceBody(s, sevRank(f.severity) <= sevRank('medium')));
+    adviceBody(s, sevRank(f.severity) <= sevRank('medium'), minSev && sevRank(f.severity) > sevRank(minSev) ? minSev : null));
 }
 
 function advicePanel(report, pairs, suggestions, o) {
   const main = pairs.filter((p) => sevRank(p.f.severity) <= sevRank('medium'));
   const minor = pairs.filter((p) => p.f.severity === 'low');
   const info = pairs.filter((p) => p.f.severity === 'info');
+  const a = report.advisor && typeof report.advisor === 'object' ? report.advisor : null;
+  const minSev = a && typeof a.min_severity === 'string' ? a.min_severity : null;
   return h('section', {class: 'panel', 'aria-labelledby': 'advice-h'},
     h('h3', {id: 'advice-h'}, 'What to do: AI suggestions'),
     advisorLine(report, suggestions),
     pairs.length === 0 ? h('p', {class: 'empty'}, 'Nothing to fix: every check passed for this customer.') : null,
-    main.length ? h('div', {class: 'cards'}, main.map((p) => card(p.f, p.s)))
+    main.length ? h('div', {class: 'cards'}, main.map((p) => card(p.f, p.s, minSev)))
       : pairs.length ? h('p', {class: 'ok-line'}, 'Nothing that needs attention soon: only minor issues and notes.') : null,
     minor.length ? h('details', {class: 'minor-issues', open: main.length === 0},
       h('summary', null, `${plural(minor.length, 'minor issue')}: worth cleaning up`),
-      h('div', {class: 'cards compact'}, minor.map((p) => card(p.f, p.s)))) : null,
+      h('div', {class: 'cards compact'}, minor.map((p) => card(p.f, p.s, minSev)))) : null,
     info.length ? h('details', {class: 'info-notes'},
       h('summary', null, `${plural(info.length, 'informational note')} (usually expected, e.g. optional fields left empty)`),
-      h('div', {class: 'cards compact'}, info.map((p) => card(p.f, p.s)))) : null);
+      h('div', {class: 'cards compact'}, info.map((p) => card(p.f, p.s, minSev)))) : null);
 }
 
 // ---- business impact ----------------------------------------------------------------------------------
