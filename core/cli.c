@@ -172,7 +172,7 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o)
 /* ---- progress ------------------------------------------------------------ */
 
 struct progress {
-    double start;
+    double start, last; /* when the scan began; when the bar was last drawn */
     int shown;
 };
 
@@ -187,8 +187,11 @@ static double mono_s(void)
 static void progress_draw(void *ctx, const char *table, uint64_t done, uint64_t total)
 {
     struct progress *p = ctx;
-    if (mono_s() - p->start < 1.0)
+    double now = mono_s();
+    /* Nothing for short scans; then ten redraws a second at most (a callback comes per batch). */
+    if (now - p->start < 1.0 || (now - p->last < 0.1 && done < total))
         return;
+    p->last = now;
     p->shown = 1;
     if (total == 0 || done > total) {
         fprintf(stderr, "\r%-24.24s %llu rows", table, (unsigned long long)done);
