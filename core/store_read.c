@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "report.h"
 
 #define HISTORY_DEFAULT_LIMIT 20
 
@@ -216,15 +217,6 @@ int cs_store_metric_history(struct cs_store *st, const char *table, size_t max_r
 
 /* ---- history of runs ------------------------------------------------------------ */
 
-static void iso_time(double t, char *buf, size_t size)
-{
-    time_t s = (time_t)t;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)s) * 1000 + 0.5) % 1000);
-}
-
 /* Set key to the text of column col (JSON null for SQL NULL). */
 static int set_text(json_t *o, const char *key, SQLHSTMT h, SQLUSMALLINT col)
 {
@@ -251,7 +243,7 @@ static int set_time(json_t *o, const char *key, SQLHSTMT h, SQLUSMALLINT col)
     char buf[40];
     int null, rc = st_get_ts(h, col, &t, &null);
     if (rc == 0 && !null)
-        iso_time(t, buf, sizeof(buf));
+        cs_report_iso_time(t, buf, sizeof(buf));
     if (rc == 0)
         json_object_set_new(o, key, null ? json_null() : json_string(buf));
     return rc;
