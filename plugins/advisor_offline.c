@@ -75,8 +75,6 @@ struct anomaly {
     const char *id, *table, *column, *check, *kind, *severity, *source;
     const char *customer_key;
     json_t *pk, *sentinels, *range;
-    double ratio;
-    long long count, total;
     const char *dialect;
 };
 
@@ -99,9 +97,6 @@ static void read_anomaly(json_t *a, const char *dialect, struct anomaly *x)
     x->pk = json_object_get(a, "primary_key");
     x->sentinels = json_object_get(a, "sentinels");
     x->range = json_object_get(a, "range");
-    x->ratio = json_number_value(json_object_get(a, "ratio"));
-    x->count = (long long)json_integer_value(json_object_get(a, "count"));
-    x->total = (long long)json_integer_value(json_object_get(a, "total"));
     x->dialect = dialect;
 }
 
@@ -437,9 +432,10 @@ static json_t *impact(const struct anomaly *x)
                        : starts(x->column, "EXT_SOURCE") ? "external scores that weigh heavily in the credit model"
                        : starts(x->column, "SK_ID")      ? "keys that link a customer's records together"
                                                          : "an input to credit decisions and reporting";
-    snprintf(buf, sizeof(buf), "(offline suggestion, no LLM consulted) %s.%s holds %s; %lld of %lld rows affected "
-             "(%.1f%%) can skew scoring and regulatory reports until fixed.", x->table, x->column, what, x->count,
-             x->total, 100.0 * x->ratio);
+    /* No counts: an answer is cached by the anomaly's signature and shown for other runs and
+     * customers with the same kind of problem, each with its own counts in its finding. */
+    snprintf(buf, sizeof(buf), "(offline suggestion, no LLM consulted) %s.%s holds %s; the affected rows can skew "
+             "scoring and regulatory reports until fixed.", x->table, x->column, what);
     return json_string(buf);
 }
 

@@ -303,6 +303,9 @@ static void test_async_basics(void)
     ok(sens->finding == 2 && strcmp(sens->backend, "offline") == 0, "the sensitive finding is advised offline");
     const char *impact = json_string_value(json_object_get(cs_advice_item(a, 0)->advice, "business_impact"));
     ok(impact && strstr(impact, "offline"), "offline advice says so: %s", impact ? impact : "(none)");
+    ok(impact && strpbrk(impact, "0123456789") == NULL,
+       "offline advice cites no counts (it is reused for other findings of the same signature): %s",
+       impact ? impact : "(none)");
     const char *sql = json_string_value(json_object_get(json_object_get(cs_advice_item(a, 1)->advice,
                                                                          "rule_templates"), "sql"));
     ok(sql && strstr(sql, "\"AMT_CREDIT\" < 0"), "the SQL template checks the finding's rule: %s", sql ? sql : "");
