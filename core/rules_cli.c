@@ -174,10 +174,10 @@ static void print_json(const struct cs_rules_snapshot *s, const struct problems 
     json_t *rules = json_array();
     for (size_t i = 0; rules != NULL && i < s->nrules; i++) {
         const struct cs_rule_meta *m = &s->rules[i];
-        json_array_append_new(rules, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:i}", "name", m->name,
+        json_array_append_new(rules, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:s?}", "name", m->name,
                                                "description", m->description, "kind", cs_rule_kind_name(m->kind),
                                                "severity", cs_severity_name(m->severity), "tables", tables_json(m),
-                                               "file", m->file, "line", m->line));
+                                               "file", m->file, "line", m->line, "sql", m->sql));
     }
     json_t *o = json_pack("{s:s, s:o, s:o, s:b}", "rules_dir", s->dir, "rules", rules, "problems",
                           problems_json(ps), "ok", ps->n == 0);
@@ -199,6 +199,8 @@ static void print_list(const struct cs_rules_snapshot *s)
             o += (size_t)snprintf(tables + o, sizeof(tables) - o, "%s%s", t ? "," : "", m->tables[t].name);
         printf("\n  %-34s %-9s %-8s %s\n    %s\n    %s:%d\n", m->name, cs_rule_kind_name(m->kind),
                cs_severity_name(m->severity), tables, m->description, m->file, m->line);
+        if (m->sql != NULL)
+            printf("    in the database (--mode pushdown): %s\n", m->sql);
     }
 }
 

@@ -51,9 +51,9 @@ static json_t *rule_json(const struct cs_rule_meta *m)
             json_array_append_new(cols, json_string(m->tables[t].cols[c]));
         json_array_append_new(tables, json_pack("{s:s, s:o}", "table", m->tables[t].name, "columns", cols));
     }
-    return json_pack("{s:s, s:s?, s:s, s:i, s:s, s:s, s:o}", "name", m->name, "description", m->description, "file",
-                     m->file, "line", m->line, "kind", cs_rule_kind_name(m->kind), "severity",
-                     cs_severity_name(m->severity), "tables", tables);
+    return json_pack("{s:s, s:s?, s:s, s:i, s:s, s:s, s:o, s:s?}", "name", m->name, "description", m->description,
+                     "file", m->file, "line", m->line, "kind", cs_rule_kind_name(m->kind), "severity",
+                     cs_severity_name(m->severity), "tables", tables, "sql", m->sql);
 }
 
 static json_t *snapshot_json(const struct cs_rules_snapshot *s, const char *dir)

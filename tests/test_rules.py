@@ -256,6 +256,12 @@ def test_list_and_check(db):
     t.ok(rc == 0 and rep and len(rep["rules"]) == len(names) and rep["ok"] and
          {"name", "description", "kind", "severity", "tables", "file", "line"} <= set(rep["rules"][0]),
          "rules list --format json", err)
+    sql = {r["name"]: r.get("sql") for r in rep["rules"]} if rep else {}
+    t.ok(sql.get("annuity_above_credit") == "AMT_CREDIT > 0 AND AMT_ANNUITY > AMT_CREDIT" and
+         "installments_paid_late" in sql and sql["installments_paid_late"] is None,
+         "rules list --format json shows each rule's SQL predicate (null without one)", sql)
+    t.ok(rc == 0 and "in the database (--mode pushdown): AMT_CREDIT > 0 AND AMT_ANNUITY > AMT_CREDIT" in out,
+         "rules list shows the predicate in text", out[:600])
     kinds = sorted({r["kind"] for r in rep["rules"]}) if rep else []
     t.eq(kinds, ["aggregate", "customer", "row"], "the shipped rules use all three kinds")
     rc, out, err = run([EXE, "rules", "check", "--config", cfgpath])

@@ -629,6 +629,8 @@ def check_meta(d, label):
     st, h, doc = d.req("GET", "/api/v1/rules")
     t.ok(st == 200 and [r["name"] for r in doc["rules"]] == ["big_credit"] and doc["problems"] == [],
          "%s: GET /api/v1/rules" % label, doc)
+    t.ok(st == 200 and "sql" in doc["rules"][0] and doc["rules"][0]["sql"] is None,
+         "%s: GET /api/v1/rules says a rule has no SQL predicate (sql: null)" % label, doc)
     t.ok(st == 200 and isinstance(doc.get("generation"), int) and
          re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", doc.get("loaded_at") or ""),
          "%s: GET /api/v1/rules says when the rules were loaded (generation, loaded_at)" % label, doc)
