@@ -315,17 +315,11 @@ static int emit(struct cs_run *run, const struct cs_tableconf *tc, const char *t
                 size_t m, double value, const struct cs_driftconf *dc, const struct cs_drift_verdict *v)
 {
     char msg[512];
-    struct cs_finding *f = cs_run_add_finding(run);
+    message(msg, sizeof(msg), table, c->column, m, value, v);
+    const struct cs_finding_text t = {"drift", "builtin", table, c->column, METRICS[m].name, msg};
+    struct cs_finding *f = cs_run_add(run, &t, NULL);
     if (f == NULL)
         return CS_ENOMEM;
-    message(msg, sizeof(msg), table, c->column, m, value, v);
-    f->check = strdup("drift");
-    f->source = strdup("builtin");
-    f->table = strdup(table);
-    f->column = strdup(c->column);
-    f->kind = strdup(METRICS[m].name);
-    f->message = strdup(msg);
-    f->sample_keys = json_array();
     counts(c, m, v->prev, &f->count, &f->total);
     if (v->z_judged) {
         f->has_range = 1;
@@ -333,8 +327,6 @@ static int emit(struct cs_run *run, const struct cs_tableconf *tc, const char *t
         f->lower = v->base_mean - dc->zscore * v->base_sd;
         f->upper = v->base_mean + dc->zscore * v->base_sd;
     }
-    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys)
-        return CS_ENOMEM;
     struct cs_severity_in s = {.check = "drift", .kind = f->kind, .count = f->count, .total = f->total,
                                .is_key = c->is_key, .cc = strcmp(c->column, "*") ? cs_config_column(tc, c->column) : NULL,
                                .change = isinf(v->change) ? 1e9 : v->change}; /* 0 when not judged */

@@ -234,7 +234,7 @@ static void finding_release(struct cs_finding *f)
     json_decref(f->sample_keys);
 }
 
-static struct cs_finding *run_add_finding(struct cs_run *run)
+struct cs_finding *cs_run_add_finding(struct cs_run *run)
 {
     if (run->nfindings == run->cap) {
         size_t cap = run->cap ? run->cap * 2 : 16;
@@ -249,9 +249,26 @@ static struct cs_finding *run_add_finding(struct cs_run *run)
     return f;
 }
 
-static char *dup_or_empty(const char *s)
+struct cs_finding *cs_run_add(struct cs_run *run, const struct cs_finding_text *t, json_t *samples)
 {
-    return strdup(s ? s : "");
+    struct cs_finding *f = cs_run_add_finding(run);
+    if (f == NULL) {
+        json_decref(samples);
+        return NULL;
+    }
+    f->check = strdup(t->check);
+    f->source = strdup(t->source);
+    f->table = strdup(t->table);
+    f->column = strdup(t->column);
+    f->kind = strdup(t->kind ? t->kind : "");
+    f->message = strdup(t->message ? t->message : "");
+    f->sample_keys = samples ? samples : json_array();
+    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys) {
+        finding_release(f); /* the run never shows a half-copied finding */
+        run->nfindings--;
+        return NULL;
+    }
+    return f;
 }
 
 static int host_emit(void *hctx, const struct cs_finding_in *in)
@@ -260,16 +277,14 @@ static int host_emit(void *hctx, const struct cs_finding_in *in)
     struct tpass *tp = h->tp;
     if (in == NULL || in->struct_size < sizeof(struct cs_finding_in) || in->column == NULL)
         return CS_EPLUGIN;
-    struct cs_finding *f = run_add_finding(tp->run);
+    json_t *samples = json_array();
+    for (size_t i = 0; samples && i < in->nsamples && i < 10; i++)
+        if (in->samples[i] < tp->keys.n && tp->keys.slots[in->samples[i]] != NULL)
+            json_array_append(samples, tp->keys.slots[in->samples[i]]);
+    const struct cs_finding_text t = {h->plugin->name, "builtin", tp->schema.table, in->column, in->kind, in->message};
+    struct cs_finding *f = cs_run_add(tp->run, &t, samples);
     if (f == NULL)
         return CS_ENOMEM;
-    f->check = strdup(h->plugin->name);
-    f->source = strdup("builtin");
-    f->table = strdup(tp->schema.table);
-    f->column = strdup(in->column);
-    f->kind = dup_or_empty(in->kind);
-    f->message = dup_or_empty(in->message);
-    f->sample_keys = json_array();
     f->count = in->count;
     f->total = in->total;
     f->groups = in->groups;
@@ -277,14 +292,6 @@ static int host_emit(void *hctx, const struct cs_finding_in *in)
     f->lower = in->lower;
     f->upper = in->upper;
     f->has_range = in->lower != 0 || in->upper != 0;
-    for (size_t i = 0; f->sample_keys && i < in->nsamples && i < 10; i++)
-        if (in->samples[i] < tp->keys.n && tp->keys.slots[in->samples[i]] != NULL)
-            json_array_append(f->sample_keys, tp->keys.slots[in->samples[i]]);
-    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys) {
-        finding_release(f); /* the run never shows a half-copied finding */
-        tp->run->nfindings--;
-        return CS_ENOMEM;
-    }
     struct cs_severity_in s = {.check = f->check, .kind = f->kind, .count = f->count, .total = f->total,
                                .is_key = column_is_key(tp, f->column), .customer = tp->mode == CS_MODE_CUSTOMER,
                                .cc = cs_config_column(tp->tc, f->column)};
@@ -326,11 +333,6 @@ static const struct cs_host_api host_api = {
 
 /* ---- Lua rules (rules.h): the same keys and findings as the plugins ---------- */
 
-struct cs_finding *cs_run_add_finding(struct cs_run *run)
-{
-    return run_add_finding(run);
-}
-
 static json_t *rules_row_key(void *tp, const struct cs_batch *b, size_t row)
 {
     return row_key(tp, b, row);
@@ -353,7 +355,7 @@ static int resolve_keys(struct tpass *tp, struct cs_err *err)
     if ((tp->pk = calloc(tc->npk + 1, sizeof(size_t))) == NULL)
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     for (size_t i = 0; i < tc->npk; i++) {
-        ssize_t c = cs_source_find_column(&tp->schema, tc->pk[i]);
+        ssize_t c = cs_schema_find(&tp->schema, tc->pk[i]);
         if (c < 0)
             return cs_err_set(err, CS_ECONFIG, "tables.%s.primary_key: table %s has no column %s", tc->name,
                               tp->schema.table, tc->pk[i]);
@@ -361,7 +363,7 @@ static int resolve_keys(struct tpass *tp, struct cs_err *err)
         tp->infos[c].is_key = 1;
     }
     if (tc->customer_key != NULL) {
-        ssize_t c = cs_source_find_column(&tp->schema, tc->customer_key);
+        ssize_t c = cs_schema_find(&tp->schema, tc->customer_key);
         if (c < 0)
             return cs_err_set(err, CS_ECONFIG, "tables.%s.customer_key: table %s has no column %s", tc->name,
                               tp->schema.table, tc->customer_key);
@@ -375,7 +377,7 @@ static void warn_unmatched(const struct tpass *tp)
 {
     for (size_t i = 0; tp->tc != NULL && i < tp->tc->ncols; i++) {
         const struct cs_colconf *cc = &tp->tc->cols[i];
-        if (!cc->is_glob && cs_source_find_column(&tp->schema, cc->pattern) < 0)
+        if (!cc->is_glob && cs_schema_find(&tp->schema, cc->pattern) < 0)
             cs_log(CS_LOG_WARNING, "config", "tables.%s.columns.%s: table %s has no such column; entry ignored",
                    tp->tc->name, cc->pattern, tp->schema.table);
     }
@@ -635,7 +637,7 @@ static int customer_table(struct cs_engine *eng, struct cs_run *run, const struc
     struct tpass tp;
     uint64_t rows = 0;
     int rc = tpass_open(&tp, eng, run, tc->name, CS_MODE_CUSTOMER, err);
-    ssize_t kc = rc == 0 ? cs_source_find_column(&tp.schema, tc->customer_key) : -1;
+    ssize_t kc = rc == 0 ? cs_schema_find(&tp.schema, tc->customer_key) : -1;
     struct cs_select sel = {.schema = &tp.schema};
     if (rc == 0) {
         sel.where_col = tp.schema.cols[kc].name;

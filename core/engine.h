@@ -105,8 +105,19 @@ struct cs_rules;
  */
 void cs_engine_use_rules(struct cs_engine *eng, struct cs_rules *rules);
 
-/** Append a zeroed finding to a run (for the Lua rules); NULL when out of memory. */
+/** Append a zeroed finding to a run (the store fills it from a row); NULL when out of memory. */
 struct cs_finding *cs_run_add_finding(struct cs_run *run);
+
+/** The text of a new finding (kind and message may be NULL: ""). */
+struct cs_finding_text {
+    const char *check, *source, *table, *column, *kind, *message;
+};
+/**
+ * Append a finding with copies of t and the sample keys (a JSON array, taken
+ * over; NULL for none).  The caller sets the counts and the severity.  NULL
+ * when out of memory: then nothing was appended and samples is released.
+ */
+struct cs_finding *cs_run_add(struct cs_run *run, const struct cs_finding_text *t, json_t *samples);
 
 /** Keep table profiles in the run store too (shared across processes); st is borrowed. */
 void cs_engine_set_store(struct cs_engine *eng, struct cs_store *st);

@@ -490,18 +490,10 @@ static int emit(struct pd_run *r, const struct pd_finding *in, json_t *keys)
         json_decref(keys);
         return 0;
     }
-    struct cs_finding *f = cs_run_add_finding(r->t->run);
-    if (f == NULL) {
-        json_decref(keys);
+    const struct cs_finding_text t = {in->check, "builtin", r->t->schema->table, in->column, in->kind, in->message};
+    struct cs_finding *f = cs_run_add(r->t->run, &t, keys);
+    if (f == NULL)
         return pd_oom(r);
-    }
-    f->check = strdup(in->check);
-    f->source = strdup("builtin");
-    f->table = strdup(r->t->schema->table);
-    f->column = strdup(in->column);
-    f->kind = strdup(in->kind);
-    f->message = strdup(in->message);
-    f->sample_keys = keys;
     f->count = in->count;
     f->total = in->total;
     f->groups = in->groups;
@@ -509,8 +501,6 @@ static int emit(struct pd_run *r, const struct pd_finding *in, json_t *keys)
     f->lower = in->lower;
     f->upper = in->upper;
     f->has_range = in->lower != 0 || in->upper != 0;
-    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys)
-        return pd_oom(r); /* the run is discarded by the caller */
     struct cs_severity_in s = {.check = f->check, .kind = f->kind, .count = f->count, .total = f->total,
                                .is_key = is_key_column(r, f->column), .customer = 0,
                                .cc = cs_config_column(r->t->tc, f->column)};

@@ -524,7 +524,7 @@ int cs_rule_resolve_columns(const struct cs_rule_meta *rule, const struct cs_rul
                             const struct cs_schema *schema, size_t *idx, char *msg, size_t size)
 {
     for (size_t i = 0; i < t->ncols; i++) {
-        ssize_t c = cs_source_find_column(schema, t->cols[i]);
+        ssize_t c = cs_schema_find(schema, t->cols[i]);
         if (c >= 0) {
             if (idx != NULL)
                 idx[i] = (size_t)c;

@@ -224,32 +224,13 @@ struct emit_in {
 
 static int emit(struct cs_run *run, const struct emit_in *in)
 {
-    struct cs_finding *f = cs_run_add_finding(run);
-    if (f == NULL) {
-        json_decref(in->samples);
+    const struct cs_finding_text t = {in->m->name, "lua", in->table, in->column, in->kind, in->message};
+    struct cs_finding *f = cs_run_add(run, &t, in->samples);
+    if (f == NULL)
         return CS_ENOMEM;
-    }
-    f->check = strdup(in->m->name);
-    f->source = strdup("lua");
-    f->table = strdup(in->table);
-    f->column = strdup(in->column);
-    f->kind = strdup(in->kind);
-    f->message = strdup(in->message);
-    f->sample_keys = in->samples ? in->samples : json_array();
     f->count = in->count;
     f->total = in->total;
     f->severity = in->severity;
-    if (!f->check || !f->source || !f->table || !f->column || !f->kind || !f->message || !f->sample_keys) {
-        free(f->check); /* the run never shows a half-copied finding */
-        free(f->source);
-        free(f->table);
-        free(f->column);
-        free(f->kind);
-        free(f->message);
-        json_decref(f->sample_keys);
-        run->nfindings--;
-        return CS_ENOMEM;
-    }
     return 0;
 }
 

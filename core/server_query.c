@@ -404,7 +404,7 @@ static int table_rows(struct cs_srv_worker *w, const struct cs_tableconf *tc, co
     int rc = cs_source_describe(src, tc->name, &s, err), truncated = 0;
     if (rc != 0)
         return rc;
-    ssize_t kc = cs_source_find_column(&s, tc->customer_key);
+    ssize_t kc = cs_schema_find(&s, tc->customer_key);
     unsigned char *masked = calloc(s.ncols + 1, 1);
     json_t *cols = json_array(), *rows = json_array(), *mcols = json_array();
     struct cs_select sel = {.schema = &s};

@@ -619,14 +619,3 @@ void cs_cursor_close(struct cs_cursor *cur)
     if (cur != NULL)
         cur->ops->cursor_close(cur);
 }
-
-long cs_source_find_column(const struct cs_schema *s, const char *name)
-{
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcmp(s->cols[i].name, name) == 0)
-            return (long)i;
-    for (size_t i = 0; i < s->ncols; i++)
-        if (strcasecmp(s->cols[i].name, name) == 0)
-            return (long)i;
-    return -1;
-}

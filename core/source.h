@@ -53,7 +53,7 @@ struct cs_schema {
 };
 
 /** Index of column name in s: the exact spelling first, else the first match ignoring case; -1 when absent. */
-long cs_source_find_column(const struct cs_schema *s, const char *name);
+long cs_schema_find(const struct cs_schema *s, const char *name);
 
 /** A customer-key filter value: exactly one of i64 / text is meaningful, by type. */
 struct cs_keyval {

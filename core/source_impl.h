@@ -71,8 +71,6 @@ void cs_conn_scrub(const char *conn, char *msg, size_t size);
 
 /** cs_type of a SQLite declared type, by SQLite's affinity rules. */
 int cs_type_from_decl(const char *decl);
-/** Index of column `name` in s: exact match first, then case-insensitive; -1 when absent. */
-long cs_schema_find(const struct cs_schema *s, const char *name);
 /** Append a column to s (name copied); CS_ENOMEM on failure. */
 int cs_schema_add(struct cs_schema *s, const char *name, int type, struct cs_err *err);
 
