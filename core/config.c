@@ -21,6 +21,7 @@
 #include "advisor_config.h"
 #include "drift.h"
 #include "err.h"
+#include "pushdown.h"
 #include "server_conf.h"
 
 #define DEFAULT_BATCH_ROWS 1024
@@ -34,8 +35,6 @@ static const char *const STORE_KEYS[] = {"odbc", "schema", "enabled", NULL};
 static const char *const SOURCE_KEYS[] = {"odbc", "native_sqlite", "batch_rows", "pushdown_rows", NULL};
 static const char *const PROFILE_KEYS[] = {"cache_dir", "max_age_s", "mode", NULL};
 /* profile.mode, in the order of enum cs_scan_mode (pushdown.h) */
-static const char *const PROFILE_MODES[] = {"stream", "pushdown", "auto", NULL};
-#define DEFAULT_PROFILE_MODE 2
 static const char *const TABLE_KEYS[] = {"customer_key", "primary_key", "columns", "drift", NULL};
 static const char *const COLUMN_KEYS[] = {"allow_negative", "outlier", "empty_is_missing", "sentinels",
                                           "max_missing", "severity", "sensitive", "drift", NULL};
@@ -240,11 +239,11 @@ static int parse_profile(struct cs_config *cfg, json_t *p, struct cs_err *err)
     cfg->profile_max_age_s = (int64_t)age;
     if ((rc = get_string(p, "mode", "profile", &raw, err)) || raw == NULL)
         return rc;
-    for (cfg->profile_mode = 0; PROFILE_MODES[cfg->profile_mode] && strcmp(raw, PROFILE_MODES[cfg->profile_mode]);)
-        cfg->profile_mode++;
+    int mode = cs_scan_mode_parse(raw);
     free(raw);
-    if (PROFILE_MODES[cfg->profile_mode] == NULL)
+    if (mode < 0)
         return cs_err_set(err, CS_ECONFIG, "profile.mode: expected \"stream\", \"pushdown\" or \"auto\"");
+    cfg->profile_mode = mode;
     return 0;
 }
 
@@ -522,7 +521,7 @@ int cs_config_parse(const char *text, size_t len, const char *path, struct cs_co
     cfg->native_sqlite = 1;
     cfg->batch_rows = DEFAULT_BATCH_ROWS;
     cfg->profile_max_age_s = DEFAULT_PROFILE_AGE_S;
-    cfg->profile_mode = DEFAULT_PROFILE_MODE;
+    cfg->profile_mode = CS_SCAN_AUTO;
     cfg->store_enabled = 1;
     cfg->scan_memory_mb = DEFAULT_SCAN_MEMORY_MB;
     if ((rc = set_paths(cfg, path, err)))

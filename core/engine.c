@@ -77,18 +77,18 @@ struct hctx {
     void *state;
 };
 
-static double now_s(void)
+double cs_run_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void make_run_id(char out[37])
+void cs_run_new_id(char out[37])
 {
     unsigned char b[16];
     if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        uint64_t t = (uint64_t)(now_s() * 1e9);
+        uint64_t t = (uint64_t)(cs_run_now() * 1e9);
         for (size_t i = 0; i < sizeof(b); i++)
             b[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)(i * 37);
     }
@@ -572,9 +572,9 @@ static struct cs_run *run_new(const struct cs_engine *eng, int scope)
     struct cs_run *run = calloc(1, sizeof(*run));
     if (run == NULL)
         return NULL;
-    make_run_id(run->run_id);
+    cs_run_new_id(run->run_id);
     run->scope = scope;
-    run->started = now_s();
+    run->started = cs_run_now();
     memcpy(run->config_hash, eng->cfg->hash, sizeof(run->config_hash));
     snprintf(run->source_kind, sizeof(run->source_kind), "%s", cs_source_kind(eng->src));
     return run;
@@ -610,13 +610,12 @@ int cs_engine_scan_table(struct cs_engine *eng, const char *table, const struct 
         cs_run_free(run);
         return rc;
     }
-    run->finished = now_s();
+    run->finished = cs_run_now();
     *out = run;
     return 0;
 }
 
-/* Parse a customer id for a key column of the given type. */
-static int parse_customer(const char *id, int type, struct cs_keyval *kv, struct cs_err *err)
+int cs_engine_parse_customer(const char *id, int type, struct cs_keyval *kv, struct cs_err *err)
 {
     kv->type = type == CS_TYPE_INT64 ? CS_TYPE_INT64 : CS_TYPE_TEXT;
     kv->text = id;
@@ -641,7 +640,7 @@ static int customer_table(struct cs_engine *eng, struct cs_run *run, const struc
     struct cs_select sel = {.schema = &tp.schema};
     if (rc == 0) {
         sel.where_col = tp.schema.cols[kc].name;
-        rc = parse_customer(id, tp.schema.cols[kc].type, &sel.where_val, err);
+        rc = cs_engine_parse_customer(id, tp.schema.cols[kc].type, &sel.where_val, err);
         run->customer_is_int = sel.where_val.type == CS_TYPE_INT64;
     }
     if (rc == 0)
@@ -682,7 +681,7 @@ int cs_engine_scan_customer(struct cs_engine *eng, const char *customer_id, cons
         cs_run_free(run);
         return rc;
     }
-    run->finished = now_s();
+    run->finished = cs_run_now();
     *out = run;
     return 0;
 }

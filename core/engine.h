@@ -105,6 +105,15 @@ struct cs_rules;
  */
 void cs_engine_use_rules(struct cs_engine *eng, struct cs_rules *rules);
 
+/** A customer id as the filter value of a key column of the given cs_type (an integer key wants an integer id). */
+struct cs_keyval;
+int cs_engine_parse_customer(const char *id, int type, struct cs_keyval *kv, struct cs_err *err);
+
+/** Wall-clock time in unix seconds. */
+double cs_run_now(void);
+/** A random (version 4) UUID, as run and job ids are. */
+void cs_run_new_id(char out[37]);
+
 /** Append a zeroed finding to a run (the store fills it from a row); NULL when out of memory. */
 struct cs_finding *cs_run_add_finding(struct cs_run *run);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../plugins/common.h"
 #include "err.h"
 #include "stats.h"
 
@@ -72,22 +73,6 @@ void cs_metrics_free(struct cs_colmetrics *m, size_t n)
     free(m);
 }
 
-static int is_text_sentinel(const struct cs_column_policy *p, const char *s, size_t len)
-{
-    for (size_t i = 0; p != NULL && i < p->n_text_sentinels; i++)
-        if (strlen(p->text_sentinels[i]) == len && memcmp(p->text_sentinels[i], s, len) == 0)
-            return 1;
-    return 0;
-}
-
-static int is_blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n' && s[i] != '\f' && s[i] != '\v')
-            return 0;
-    return 1;
-}
-
 static uint64_t fnv1a(const char *s, size_t len)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -114,7 +99,7 @@ static int add_cell(struct colacc *c, const struct cs_column *col, size_t row)
     default: {
         const char *s = col->text[row];
         size_t len = col->text_len[row];
-        if ((p != NULL && p->empty_is_missing && is_blank(s, len)) || is_text_sentinel(p, s, len))
+        if (p != NULL && ((p->empty_is_missing && plug_is_blank(s, len)) || plug_is_text_sentinel(p, s, len)))
             return 1;
         return cs_stats_push_word(c->vals, fnv1a(s, len));
     }

@@ -14,7 +14,6 @@
 #include "err.h"
 
 struct pcol {
-    struct cs_column *col; /* the batch's view of this column */
     uint8_t *nulls;
     void *vals; /* int64_t or double */
     const char **text;

@@ -309,7 +309,7 @@ static void w_dbl(struct pd_run *r, struct pd_sql *q, size_t i)
 {
     pd_add(q, "CAST(");
     w_col(r, q, i);
-    pd_addf(q, " AS %s)", pd_double_type(r->d));
+    pd_addf(q, " AS %s)", cs_dialect_type(r->d, CS_SQLT_DOUBLE));
 }
 
 /* CASE WHEN usable THEN CAST(x AS double) END: what the outlier statistics aggregate. */
@@ -479,7 +479,6 @@ static int sample_keys(struct pd_run *r, struct pd_sql *cond, struct pd_sql *ord
 struct pd_finding {
     const char *check, *column, *kind, *message;
     uint64_t count, total, groups;
-    int has_range;
     double threshold, lower, upper;
 };
 

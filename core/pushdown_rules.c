@@ -229,7 +229,7 @@ static void emit_number(struct parser *p, int is_int, long long i64, double f64)
         pd_param_f64(p->out, f64);
     pd_add(p->out, is_int ? " AS BIGINT)" : " AS ");
     if (!is_int) {
-        pd_add(p->out, pd_double_type(p->d));
+        pd_add(p->out, cs_dialect_type(p->d, CS_SQLT_DOUBLE));
         pd_add(p->out, ")");
     }
 }

@@ -109,7 +109,6 @@ void pd_cat(struct pd_sql *q, const struct pd_sql *src)
         q->oom = 1;
         return;
     }
-    size_t at = q->np;
     for (size_t i = 0; i < src->np && !q->oom; i++) {
         if (q->np == q->pcap) {
             size_t cap = q->pcap ? q->pcap * 2 : 16;
@@ -125,7 +124,6 @@ void pd_cat(struct pd_sql *q, const struct pd_sql *src)
         }
         q->p[q->np++] = src->p[i];
     }
-    (void)at;
     if (src->s != NULL)
         pd_add(q, src->s);
 }
@@ -154,14 +152,6 @@ void pd_count_if_end(struct pd_sql *q, enum cs_dialect d)
     pd_add(q, d == CS_DIALECT_GENERIC ? " THEN 1 END)" : ")");
 }
 
-const char *pd_double_type(enum cs_dialect d)
-{
-    switch (d) {
-    case CS_DIALECT_SQLITE: return "REAL";
-    case CS_DIALECT_SNOWFLAKE: return "DOUBLE";
-    default: return "DOUBLE PRECISION";
-    }
-}
 
 const char *pd_inf(enum cs_dialect d, int negative)
 {

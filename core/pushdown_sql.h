@@ -41,8 +41,6 @@ void pd_free(struct pd_sql *q);
 /** "COUNT_IF(" / "COUNT(*) FILTER (WHERE " ... : open a conditional count; close with pd_count_if_end. */
 void pd_count_if_begin(struct pd_sql *q, enum cs_dialect d);
 void pd_count_if_end(struct pd_sql *q, enum cs_dialect d);
-/** The double type's name: DOUBLE PRECISION, DOUBLE, REAL. */
-const char *pd_double_type(enum cs_dialect d);
 /** +infinity / -infinity as a literal of the dialect. */
 const char *pd_inf(enum cs_dialect d, int negative);
 /** NaN literal, or NULL where the dialect cannot store NaN (SQLite). */

@@ -14,7 +14,6 @@
 ** docs/server.md and docs/openapi.json describe the answers.
 */
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,21 +355,6 @@ static json_t *cell_json(const struct cs_column *c, size_t row)
     }
 }
 
-/* The customer key's filter value, typed as its column (as the customer runs parse it). */
-static int key_value(const char *id, int type, struct cs_keyval *kv, struct cs_err *err)
-{
-    char *end;
-    kv->type = type == CS_TYPE_INT64 ? CS_TYPE_INT64 : CS_TYPE_TEXT;
-    kv->text = id;
-    if (kv->type == CS_TYPE_TEXT)
-        return 0;
-    errno = 0;
-    kv->i64 = strtoll(id, &end, 10);
-    if (errno != 0 || end == id || *end != '\0' || isspace((unsigned char)id[0]))
-        return cs_err_set(err, CS_EUSAGE, "customer id \"%.64s\" is not an integer (the customer key is numeric)", id);
-    return 0;
-}
-
 /* Rows of the selected cursor into rows (at most limit; *truncated when there were more). */
 static int read_rows(struct cs_cursor *cur, const unsigned char *masked, size_t limit, json_t *rows, int *truncated,
                      struct cs_err *err)
@@ -422,7 +406,7 @@ static int table_rows(struct cs_srv_worker *w, const struct cs_tableconf *tc, co
     }
     if (rc == 0) {
         sel.where_col = s.cols[kc].name;
-        rc = key_value(id, s.cols[kc].type, &sel.where_val, err);
+        rc = cs_engine_parse_customer(id, s.cols[kc].type, &sel.where_val, err);
         *id_is_int = sel.where_val.type == CS_TYPE_INT64;
     }
     if (rc == 0 && (rc = cs_source_select(src, &sel, &cur, err)) == 0)

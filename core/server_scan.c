@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "err.h"
@@ -62,13 +61,6 @@ struct scan_job {
     char store_error[CS_ERR_MSG];
 };
 
-static double unix_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* JSON null for a time not reached yet. */
 static json_t *iso_time(double t)
 {
@@ -77,21 +69,6 @@ static json_t *iso_time(double t)
         return json_null();
     cs_report_iso_time(t, buf, sizeof(buf));
     return json_string(buf);
-}
-
-static void make_id(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        static unsigned counter;
-        uint64_t t = (uint64_t)(unix_now() * 1e6) ^ ((uint64_t)++counter << 40);
-        for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)(i * 73);
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 static const char *state_name(int s)
@@ -192,7 +169,7 @@ static int scan_work(struct cs_srv_job *job, struct cs_srv_worker *w)
 {
     struct scan_job *sj = (void *)job;
     struct scan *s = sj->scan;
-    atomic_store(&s->started_at, unix_now());
+    atomic_store(&s->started_at, cs_run_now());
     atomic_store(&s->running, 1);
     job->status = 200; /* no request waits; marks the job as run */
     if ((sj->rc = cs_srv_worker_engine(w, &sj->err)) != 0) {
@@ -229,7 +206,7 @@ static int scan_done(struct cs_srv_job *job)
 {
     struct scan_job *sj = (void *)job;
     struct scan *s = sj->scan;
-    s->finished_at = unix_now();
+    s->finished_at = cs_run_now();
     if (sj->rc == 0) {
         s->state = CS_SCAN_SUCCEEDED;
         s->result = sj->report;
@@ -280,8 +257,8 @@ void cs_srv_scans_start(struct cs_server *srv, struct cs_srv_req *r, const char 
         cs_http_send_error(r->req, 500, "internal", "out of memory");
         return;
     }
-    make_id(s->id);
-    s->created_at = unix_now();
+    cs_run_new_id(s->id);
+    s->created_at = cs_run_now();
     sj->super.ops = &scan_ops;
     sj->super.srv = srv;
     sj->scan = s;

@@ -191,8 +191,7 @@ static int spill_hint(struct cs_stats *s, const char *what, int e)
 /* An anonymous file in spill_dir: O_TMPFILE never links it; else mkstemp and unlink at once. */
 static int spill_open(struct cs_stats *s)
 {
-    const char *dir = s->budget->spill_dir != NULL ? s->budget->spill_dir : "/var/tmp";
-    s->budget->spill_dir = dir;
+    const char *dir = s->budget->spill_dir; /* cs_config_spill_dir: $TMPDIR, else /var/tmp */
     int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
         char path[4096];

@@ -174,6 +174,13 @@ int st_sql(const struct cs_store *st, const char *tmpl, char *buf, size_t size)
     return 0;
 }
 
+int st_read_fail(struct cs_store *st, SQLHSTMT h, int rc, struct cs_err *err, const char *what)
+{
+    if (rc == CS_ENOMEM)
+        return cs_err_set(err, CS_ENOMEM, "out of memory");
+    return st_fail(st, SQL_HANDLE_STMT, h, err, what);
+}
+
 void st_ts_from(double t, SQL_TIMESTAMP_STRUCT *ts)
 {
     long long all_ms = llround(t * 1000.0); /* as cs_report_iso_time rounds */

@@ -17,13 +17,6 @@
 #include "advisor.h"
 #include "err.h"
 
-static int fail(struct cs_store *st, SQLHSTMT h, int rc, struct cs_err *err, const char *what)
-{
-    if (rc == CS_ENOMEM)
-        return cs_err_set(err, CS_ENOMEM, "out of memory");
-    return st_fail(st, SQL_HANDLE_STMT, h, err, what);
-}
-
 /* ---- a stored run ---------------------------------------------------------------- */
 
 static int all_digits(const char *s)
@@ -118,7 +111,7 @@ static int load_findings(struct cs_store *st, const char *run_id, struct cs_run 
         struct cs_finding *f = cs_run_add_finding(run);
         rc = f ? read_finding(h, f) : CS_ENOMEM;
         if (rc != 0)
-            rc = fail(st, h, rc, err, "reading DQ_ANOMALIES");
+            rc = st_read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
     }
     st_close(h);
     return rc;
@@ -140,7 +133,7 @@ int cs_store_run_load(struct cs_store *st, const char *run_id, struct cs_run **o
     if (rc == 0 && !SQL_SUCCEEDED(SQLFetch(h)))
         rc = cs_err_set(err, CS_ENOTFOUND, "run %.40s is not in the store (see creditsense history)", run_id);
     else if (rc == 0 && (rc = read_run(h, run)) != 0)
-        rc = fail(st, h, rc, err, "reading DQ_RUNS");
+        rc = st_read_fail(st, h, rc, err, "reading DQ_RUNS");
     st_close(h);
     if (rc == 0)
         rc = load_findings(st, run_id, run, err);
@@ -206,7 +199,7 @@ static int query_suggestions(struct cs_store *st, const char *sql, struct st_par
             cap = cap ? cap * 2 : 16;
             struct cs_stored_suggestion *v = realloc(*out, cap * sizeof(*v));
             if (v == NULL) {
-                rc = fail(st, h, CS_ENOMEM, err, "");
+                rc = st_read_fail(st, h, CS_ENOMEM, err, "");
                 break;
             }
             *out = v;
@@ -214,7 +207,7 @@ static int query_suggestions(struct cs_store *st, const char *sql, struct st_par
         rc = read_suggestion(h, with_customer, &(*out)[*n]);
         (*n)++;
         if (rc != 0)
-            rc = fail(st, h, rc, err, "reading DQ_AI_SUGGESTIONS");
+            rc = st_read_fail(st, h, rc, err, "reading DQ_AI_SUGGESTIONS");
     }
     st_close(h);
     if (rc != 0) {

@@ -51,6 +51,8 @@ struct st_param {
 
 /** CS_ESOURCE "store <redacted>: <what>: <diagnostics>"; sets st->transient. */
 int st_fail(struct cs_store *st, SQLSMALLINT htype, SQLHANDLE h, struct cs_err *err, const char *what);
+/** A failed read: "out of memory" for CS_ENOMEM, else st_fail on statement h. */
+int st_read_fail(struct cs_store *st, SQLHSTMT h, int rc, struct cs_err *err, const char *what);
 
 /** Expand "{P}" in tmpl to the table prefix.  Returns 0, or -1 when it does not fit. */
 int st_sql(const struct cs_store *st, const char *tmpl, char *buf, size_t size);

@@ -31,13 +31,6 @@ static void limit_clause(const struct cs_store *st, size_t n, char *buf, size_t 
     }
 }
 
-static int read_fail(struct cs_store *st, SQLHSTMT h, int rc, struct cs_err *err, const char *what)
-{
-    if (rc == CS_ENOMEM)
-        return cs_err_set(err, CS_ENOMEM, "out of memory");
-    return st_fail(st, SQL_HANDLE_STMT, h, err, what);
-}
-
 /* ---- metric history ---------------------------------------------------------- */
 
 void cs_metric_history_free(struct cs_metric_history *h)
@@ -164,7 +157,7 @@ static int load_metrics(struct cs_store *st, const char *table, size_t max_runs,
             rc = read_metric(h, m);
         free(run_id);
         if (rc != 0)
-            rc = read_fail(st, h, rc, err, "reading DQ_METRICS");
+            rc = st_read_fail(st, h, rc, err, "reading DQ_METRICS");
     }
     st_close(h);
     return rc;
@@ -197,7 +190,7 @@ static int load_flags(struct cs_store *st, const char *table, size_t max_runs, s
         free(run_id);
         out->nflags++;
         if (rc != 0)
-            rc = read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
+            rc = st_read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
     }
     st_close(h);
     return rc;
@@ -323,7 +316,7 @@ static int query_runs(struct cs_store *st, const struct cs_history_query *q, jso
         if (o == NULL || json_array_append_new(runs, o) != 0)
             rc = CS_ENOMEM;
         if (rc != 0)
-            rc = read_fail(st, h, rc, err, "reading DQ_RUNS");
+            rc = st_read_fail(st, h, rc, err, "reading DQ_RUNS");
     }
     st_close(h);
     return rc;
@@ -366,7 +359,7 @@ static int attach_anomalies(struct cs_store *st, json_t *runs, struct cs_err *er
             if (a == NULL || json_array_append_new(list, a) != 0)
                 rc = CS_ENOMEM;
             if (rc != 0)
-                rc = read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
+                rc = st_read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
         }
         st_close(h);
         if (rc != 0)
@@ -556,7 +549,7 @@ int cs_store_anomalies(struct cs_store *st, const struct cs_anomaly_query *q, js
         if (o == NULL || json_array_append_new(list, o) != 0)
             rc = CS_ENOMEM;
         if (rc != 0)
-            rc = read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
+            rc = st_read_fail(st, h, rc, err, "reading DQ_ANOMALIES");
     }
     st_close(h);
     free(a);
@@ -623,7 +616,7 @@ int cs_store_profiles_load(struct cs_store *st, const char *table, const char *c
         memset(&(*out)[*n], 0, sizeof(**out));
         rc = read_profile(h, &(*out)[(*n)++], &built);
         if (rc != 0)
-            rc = read_fail(st, h, rc, err, "reading DQ_PROFILES");
+            rc = st_read_fail(st, h, rc, err, "reading DQ_PROFILES");
         if (*n == 1 || built < oldest)
             oldest = built;
     }

@@ -479,7 +479,7 @@ static int off_call(void *state, const struct cs_advisor_request *req, struct cs
     json_t *answer = json_pack("{s:o}", "anomalies", out);
     char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
     int rc = text ? o->api->set_text(o->hctx, resp, text, strlen(text)) : -1;
-    resp->status = CS_ADVISOR_OK;
+    resp->status = rc == 0 ? CS_ADVISOR_OK : CS_ADVISOR_FAILED;
     free(text);
     json_decref(answer);
     json_decref(facts);

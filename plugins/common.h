@@ -224,6 +224,15 @@ static inline int plug_is_sentinel(const struct cs_column_policy *p, double v)
 }
 
 /* Is the text one of the policy's text placeholders (exact, case-sensitive bytes)? */
+/* Empty, or only blanks (what empty_is_missing counts as missing). */
+static inline int plug_is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n' && s[i] != '\f' && s[i] != '\v')
+            return 0;
+    return 1;
+}
+
 static inline int plug_is_text_sentinel(const struct cs_column_policy *p, const char *s, size_t len)
 {
     for (size_t i = 0; i < p->n_text_sentinels; i++) {

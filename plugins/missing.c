@@ -61,14 +61,6 @@ static int missing_init(const struct cs_host_api *api, void *hctx, const struct 
     return 0;
 }
 
-static int is_blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n' && s[i] != '\f' && s[i] != '\v')
-            return 0;
-    return 1;
-}
-
 static void hit(struct missing *m, struct col_state *cs, enum kind k, const struct cs_batch *b, size_t row)
 {
     cs->count[k]++;
@@ -120,7 +112,7 @@ static void scan_text(struct missing *m, struct col_state *cs, const struct cs_c
             continue;
         const char *s = c->text[row];
         size_t len = c->text_len[row];
-        if (p->empty_is_missing && is_blank(s, len))
+        if (p->empty_is_missing && plug_is_blank(s, len))
             hit(m, cs, K_EMPTY, b, row);
         else if (plug_is_text_sentinel(p, s, len))
             hit(m, cs, K_SENTINEL, b, row);
