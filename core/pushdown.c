@@ -423,9 +423,23 @@ static json_t *qval_json(const struct cs_qval *v)
     switch (v->type) {
     case CS_TYPE_INT64: return json_integer(v->i64);
     case CS_TYPE_DOUBLE: return json_real(v->f64);
-    case CS_TYPE_TEXT: return json_string(v->text) ? json_string(v->text) : json_string("?");
+    case CS_TYPE_TEXT: {
+        json_t *j = json_string(v->text);
+        return j ? j : json_string("?"); /* not UTF-8 */
+    }
     default: return json_null();
     }
+}
+
+/* A result row's primary key as the streaming path reports it: the value, or an array for composite keys. */
+static json_t *row_key_json(const struct cs_qval *v, size_t npk)
+{
+    if (npk == 1)
+        return qval_json(&v[0]);
+    json_t *key = json_array();
+    for (size_t k = 0; key != NULL && k < npk; k++)
+        json_array_append_new(key, qval_json(&v[k]));
+    return key;
 }
 
 /* SELECT pk FROM T WHERE cond [ORDER BY order] LIMIT 10 into a JSON array of keys (cond consumed). */
@@ -454,16 +468,7 @@ static int sample_keys(struct pd_run *r, struct pd_sql *cond, struct pd_sql *ord
         struct cs_qresult res;
         rc = pd_exec(r, &q, PD_SAMPLES, &res);
         for (size_t row = 0; rc == 0 && r->explain == NULL && row < res.nrows; row++) {
-            const struct cs_qval *v = &res.v[row * res.ncols];
-            json_t *key;
-            if (t->npk == 1) {
-                key = qval_json(&v[0]);
-            } else {
-                key = json_array();
-                for (size_t k = 0; key != NULL && k < t->npk && k < res.ncols; k++)
-                    json_array_append_new(key, qval_json(&v[k]));
-            }
-            json_array_append_new(*out, key);
+            json_array_append_new(*out, row_key_json(&res.v[row * res.ncols], t->npk));
         }
         cs_qresult_free(&res);
     }
@@ -658,11 +663,7 @@ static int run_duplicate(struct pd_run *r)
     uint64_t count = sum > groups ? sum - groups : 0;
     json_t *keys = json_array();
     for (size_t row = 0; count > 0 && keys != NULL && t->npk > 0 && r->explain == NULL && row < res.nrows; row++) {
-        const struct cs_qval *v = &res.v[row * res.ncols];
-        json_t *key = t->npk == 1 ? qval_json(&v[0]) : json_array();
-        for (size_t k = 0; t->npk > 1 && key != NULL && k < t->npk; k++)
-            json_array_append_new(key, qval_json(&v[k]));
-        json_array_append_new(keys, key);
+        json_array_append_new(keys, row_key_json(&res.v[row * res.ncols], t->npk));
     }
     cs_qresult_free(&res);
     if (count == 0 || keys == NULL) {
