@@ -10,16 +10,29 @@
 **
 ** The host services handed to plugins (struct cs_host_api) live here too:
 ** emit copies a finding into the run and gives it a severity; keep_key
-** captures a row's primary key as a JSON value in a slot table that plugins
-** refer to by index; stats_* forward to stats.c.  Every stats accumulator
-** of a pass (the outlier check's and the run store's metrics) draws on the
-** pass's one budget (scan.memory_mb, spilling to scan.spill_dir), which the
-** pass owns and which outlives them.
+** captures a row's primary key as a JSON value in a slot table of the check
+** instance, which it refers to by index; stats_* forward to stats.c.  Every
+** stats accumulator of a pass (the outlier check's and the run store's
+** metrics) draws on the pass's one budget (scan.memory_mb, spilling to
+** scan.spill_dir), which the pass owns and which outlives them.
+**
+** Check lanes.  A table scan reads on a thread of its own (prefetch.c) and
+** checks on the calling thread, which is the slower of the two on tables
+** with few columns and many rows.  So after WARM_BATCHES batches, each check
+** timed, the checks are split into two lanes of about equal cost (largest
+** first, each to the lighter lane) and the second lane runs on a thread of
+** its own; the run store's metrics and the Lua rules stay on the calling
+** thread (the rules' Lua state belongs to it).  Each check instance keeps to
+** one thread, and what a batch callback may call is safe across lanes: keys
+** are kept per check instance and the stats budget counts atomically.
+** Findings are emitted by finish, on the calling thread, after the lanes join.
 */
 #include "engine.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +78,6 @@ struct tpass {
     size_t *pk;
     size_t npk;
     int mode;
-    struct keystore keys;
     struct cs_metrics_acc *macc; /* whole-table runs for the store, else NULL */
     struct cs_stats_budget budget; /* memory of every stats accumulator of this run (scan.memory_mb) */
     struct cs_rules_pass *rules; /* the Lua rules reading this table, or NULL */
@@ -75,6 +87,7 @@ struct hctx {
     struct tpass *tp;
     const struct cs_check_plugin *plugin;
     void *state;
+    struct keystore keys; /* this instance's kept keys: one lane touches them */
 };
 
 double cs_run_now(void)
@@ -202,15 +215,15 @@ static void host_log(void *hctx, int level, const char *fmt, ...)
 
 static cs_keyref host_keep_key(void *hctx, const struct cs_batch *b, size_t row)
 {
-    struct tpass *tp = ((struct hctx *)hctx)->tp;
+    struct hctx *h = hctx;
     if (b == NULL || row >= b->nrows)
         return CS_KEYREF_NONE;
-    return keystore_put(&tp->keys, row_key(tp, b, row));
+    return keystore_put(&h->keys, row_key(h->tp, b, row));
 }
 
 static void host_drop_key(void *hctx, cs_keyref k)
 {
-    keystore_drop(&((struct hctx *)hctx)->tp->keys, k);
+    keystore_drop(&((struct hctx *)hctx)->keys, k);
 }
 
 static int column_is_key(const struct tpass *tp, const char *column)
@@ -279,8 +292,8 @@ static int host_emit(void *hctx, const struct cs_finding_in *in)
         return CS_EPLUGIN;
     json_t *samples = json_array();
     for (size_t i = 0; samples && i < in->nsamples && i < 10; i++)
-        if (in->samples[i] < tp->keys.n && tp->keys.slots[in->samples[i]] != NULL)
-            json_array_append(samples, tp->keys.slots[in->samples[i]]);
+        if (in->samples[i] < h->keys.n && h->keys.slots[in->samples[i]] != NULL)
+            json_array_append(samples, h->keys.slots[in->samples[i]]);
     const struct cs_finding_text t = {h->plugin->name, "builtin", tp->schema.table, in->column, in->kind, in->message};
     struct cs_finding *f = cs_run_add(tp->run, &t, samples);
     if (f == NULL)
@@ -418,7 +431,6 @@ static void tpass_close(struct tpass *tp)
 {
     cs_rules_pass_free(tp->rules); /* begun by tpass_pushdown for a table it left to streaming */
     cs_metrics_acc_free(tp->macc);
-    keystore_free(&tp->keys);
     cs_schema_free(&tp->schema);
     free(tp->infos);
     free(tp->policies);
@@ -427,9 +439,11 @@ static void tpass_close(struct tpass *tp)
 
 static void destroy_states(struct hctx *hs, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (hs[i].state != NULL)
             hs[i].plugin->destroy(hs[i].state);
+        keystore_free(&hs[i].keys);
+    }
     free(hs);
 }
 
@@ -441,7 +455,8 @@ static int init_states(struct tpass *tp, uint64_t rows_hint, struct hctx **out, 
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     struct cs_table_info ti = {.struct_size = sizeof(ti), .name = tp->schema.table, .mode = tp->mode,
                                .ncols = tp->schema.ncols, .cols = tp->infos, .npk = tp->npk, .pk = tp->pk,
-                               .rows_hint = rows_hint};
+                               .rows_hint = rows_hint, .memory_limit = tp->budget.limit,
+                               .spill_dir = tp->budget.spill_dir};
     for (size_t i = 0; i < reg->nchecks; i++) {
         hs[i].tp = tp;
         hs[i].plugin = reg->checks[i].plugin;
@@ -456,34 +471,185 @@ static int init_states(struct tpass *tp, uint64_t rows_hint, struct hctx **out, 
     return 0;
 }
 
+/* ---- check lanes (see the top of this file) --------------------------------- */
+
+#define WARM_BATCHES 16
+
+struct lane {
+    struct cs_prefetch *pf;
+    int id;
+    struct hctx *hs;
+    size_t *which; /* the checks of this lane: indexes into hs */
+    size_t n;
+    pthread_t thread;
+    int started;
+    atomic_int failed;
+    int rc;
+    struct cs_err err;
+};
+
+/* What one table scan's batches go through, and where. */
+struct feed {
+    struct tpass *tp;
+    struct hctx *hs;
+    size_t n;
+    unsigned char *on_main; /* per check: it runs on the calling thread */
+    double *cost;           /* per check: seconds over the first batches; NULL when not timing */
+    double main_cost;       /* the metrics' and rules' seconds over the same batches */
+    struct lane lane;
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int check_batch(struct hctx *h, const struct cs_batch *b, struct cs_err *err)
+{
+    int rc = h->plugin->batch(h->state, b, err);
+    if (rc != 0)
+        cs_err_prefix(err, "check %s: ", h->plugin->name);
+    return rc;
+}
+
+static void *lane_main(void *arg)
+{
+    struct lane *ln = arg;
+    const struct cs_batch *b;
+    struct cs_err ignored; /* the reader's own errors reach lane 0, which reports them */
+    while (!ln->rc && cs_prefetch_next(ln->pf, ln->id, &b, &ignored) == 1)
+        for (size_t i = 0; !ln->rc && i < ln->n; i++)
+            ln->rc = check_batch(&ln->hs[ln->which[i]], b, &ln->err);
+    if (ln->rc)
+        atomic_store(&ln->failed, 1);
+    cs_prefetch_lane_leave(ln->pf, ln->id);
+    return NULL;
+}
+
+/* Which checks went to the second thread, and what the first batches cost on each side. */
+static void lanes_log(const struct feed *f, double mine, double other)
+{
+    char names[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; f->lane.started && i < f->lane.n && len < sizeof(names); i++)
+        len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+                                f->hs[f->lane.which[i]].plugin->name);
+    cs_log(CS_LOG_DEBUG, "engine", "table %s: %zu of %zu checks on a second thread: %s (first %d batches: %.1f ms "
+           "there, %.1f ms here)", f->tp->schema.table, f->lane.started ? f->lane.n : 0, f->n,
+           f->lane.started ? names : "none", WARM_BATCHES, other * 1e3, mine * 1e3);
+}
+
+/* Split the timed checks over two lanes (largest first, each to the lighter lane) and start the
+ * second one; with nothing for it, or no thread, everything stays on the calling thread. */
+static void lanes_start(struct feed *f, struct cs_prefetch *pf)
+{
+    struct lane *ln = &f->lane;
+    double mine = f->main_cost, other = 0;
+    if ((ln->which = calloc(f->n + 1, sizeof(size_t))) == NULL)
+        return;
+    for (size_t k = 0; k < f->n; k++) {
+        size_t big = f->n;
+        for (size_t i = 0; i < f->n; i++)
+            if (f->cost[i] >= 0 && (big == f->n || f->cost[i] > f->cost[big]))
+                big = i;
+        int here = mine <= other;
+        *(here ? &mine : &other) += f->cost[big];
+        f->on_main[big] = (unsigned char)here;
+        if (!here)
+            ln->which[ln->n++] = big;
+        f->cost[big] = -1; /* taken */
+    }
+    if (ln->n > 0 && (ln->id = cs_prefetch_lane_add(pf)) > 0) {
+        ln->pf = pf;
+        ln->hs = f->hs;
+        ln->started = pthread_create(&ln->thread, NULL, lane_main, ln) == 0;
+        if (!ln->started)
+            cs_prefetch_lane_leave(pf, ln->id);
+    }
+    if (!ln->started)
+        memset(f->on_main, 1, f->n);
+    lanes_log(f, mine, other);
+}
+
+/* Wait for the second lane; its error, if the calling thread had none. */
+static int lanes_join(struct feed *f, struct cs_prefetch *pf, int rc, struct cs_err *err)
+{
+    struct lane *ln = &f->lane;
+    if (ln->started) {
+        if (rc != 0)
+            cs_prefetch_cancel(pf);
+        pthread_join(ln->thread, NULL);
+        if (rc == 0 && ln->rc != 0) {
+            rc = ln->rc;
+            *err = ln->err;
+        }
+    }
+    free(ln->which);
+    return rc;
+}
+
+/* One batch through the calling thread's share: its checks, the metrics and the rules. */
+static int feed_one(struct feed *f, const struct cs_batch *b, struct cs_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f->n; i++) {
+        if (!f->on_main[i])
+            continue;
+        double t0 = f->cost ? mono_now() : 0;
+        rc = check_batch(&f->hs[i], b, err);
+        if (f->cost)
+            f->cost[i] += mono_now() - t0;
+    }
+    double t0 = f->cost ? mono_now() : 0;
+    if (rc == 0 && f->tp->macc != NULL)
+        rc = cs_metrics_acc_add(f->tp->macc, b, err);
+    if (rc == 0)
+        cs_rules_pass_batch(f->tp->rules, b);
+    if (f->cost)
+        f->main_cost += mono_now() - t0;
+    if (rc == 0 && f->lane.started && atomic_load(&f->lane.failed)) {
+        rc = f->lane.rc; /* written before the flag */
+        *err = f->lane.err;
+    }
+    return rc;
+}
+
 static int feed_batches(struct tpass *tp, struct hctx *hs, const struct cs_select *sel, const struct cs_scan_opts *o,
                         uint64_t total, uint64_t *rows, struct cs_err *err)
 {
     struct cs_cursor *cur = NULL;
     const struct cs_batch *b;
     struct cs_prefetch *pf = NULL;
-    size_t nchecks = tp->eng->reg->nchecks;
+    struct feed f = {.tp = tp, .hs = hs, .n = tp->eng->reg->nchecks};
+    uint64_t batches = 0;
     int rc = cs_source_select(tp->eng->src, sel, &cur, err);
-    if (rc == 0 && tp->mode == CS_MODE_TABLE) /* long reads: fetch the next batch while checking this one */
+    if (rc == 0 && tp->mode == CS_MODE_TABLE) /* long reads: fetch the next batches while checking this one */
         rc = cs_prefetch_open(&pf, cur, err);
-    while (rc == 0 && (rc = pf ? cs_prefetch_next(pf, &b, err) : cs_cursor_next(cur, &b, err)) == 1) {
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i < nchecks; i++)
-            if ((rc = hs[i].plugin->batch(hs[i].state, b, err)) != 0)
-                cs_err_prefix(err, "check %s: ", hs[i].plugin->name);
-        if (rc == 0 && tp->macc != NULL)
-            rc = cs_metrics_acc_add(tp->macc, b, err);
-        if (rc == 0)
-            cs_rules_pass_batch(tp->rules, b);
+    if (rc == 0 && ((f.on_main = malloc(f.n + 1)) == NULL || (pf && (f.cost = calloc(f.n + 1, sizeof(double))) == NULL)))
+        rc = cs_err_set(err, CS_ENOMEM, "out of memory");
+    if (f.on_main != NULL)
+        memset(f.on_main, 1, f.n);
+    while (rc == 0 && (rc = pf ? cs_prefetch_next(pf, 0, &b, err) : cs_cursor_next(cur, &b, err)) == 1) {
+        rc = feed_one(&f, b, err);
         *rows += b->nrows;
         if (o && o->progress)
             o->progress(o->progress_ctx, tp->schema.table, *rows, total);
         if (rc == 0 && o && o->cancel && atomic_load(o->cancel))
             rc = cs_err_set(err, CS_ECANCELED, "the run was cancelled (the server is shutting down)");
+        if (rc == 0 && f.cost != NULL && ++batches == WARM_BATCHES) {
+            lanes_start(&f, pf);
+            free(f.cost);
+            f.cost = NULL;
+        }
     }
+    rc = lanes_join(&f, pf, rc < 0 ? rc : 0, err);
+    free(f.on_main);
+    free(f.cost);
     cs_prefetch_close(pf);
     cs_cursor_close(cur);
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 static int finish_states(struct hctx *hs, size_t n, struct cs_err *err)

@@ -1,9 +1,15 @@
 /*
-** prefetch.c -- one batch of read-ahead on a thread.  See prefetch.h.
+** prefetch.c -- read-ahead on a thread, for one or more lanes.  See prefetch.h.
 **
-** Two buffers alternate: the reader fills one while the caller reads the
-** other.  A buffer is FREE (the reader may fill it) or FULL (filled, not yet
-** given back).  The caller gives a buffer back by calling next again.
+** A ring of NBUF buffers: the reader fills them in order and numbers each
+** batch (seq); every lane reads them in the same order.  A buffer is FREE
+** (pending 0: the reader may fill it) or FULL (pending = lanes that have not
+** yet given it back).  A lane gives a buffer back by calling next again, and
+** waits for the batch it expects by number, so a fast lane never reads a
+** buffer twice while a slow lane still holds the ring.  Several buffers
+** rather than two because batch times vary: the slack keeps the reader and
+** the lanes from stalling on each other's slow batches.  Each side wakes the
+** others only when one sleeps, so a batch costs no system call while all keep up.
 */
 #include "prefetch.h"
 
@@ -12,6 +18,9 @@
 #include <string.h>
 
 #include "err.h"
+
+#define NBUF 8
+#define MAX_LANES 4
 
 struct pcol {
     uint8_t *nulls;
@@ -27,7 +36,14 @@ struct pbuf {
     struct cs_column *cols;
     struct pcol *pc;
     size_t ncols, cap; /* rows allocated */
-    int full;
+    uint64_t seq; /* batch number, when pending > 0 */
+    unsigned pending; /* lanes that have not given it back; 0: free */
+};
+
+struct lane {
+    uint64_t next;  /* seq of the batch this lane takes next */
+    int holding;    /* it holds the buffer of seq next - 1 */
+    int active;
 };
 
 struct cs_prefetch {
@@ -35,9 +51,11 @@ struct cs_prefetch {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct pbuf buf[2];
-    int fill, take; /* buffer the reader fills next / the caller takes next */
-    int holding;    /* the caller holds buf[take] */
+    struct pbuf buf[NBUF];
+    uint64_t filled;  /* batches filled so far: the next one is seq filled, in buf[filled % NBUF] */
+    struct lane lane[MAX_LANES];
+    unsigned nlanes, active;
+    int sleepers;     /* threads waiting on cv */
     int done, stop, rc;
     struct cs_err err;
 };
@@ -130,12 +148,18 @@ static int pbuf_copy(struct pbuf *b, const struct cs_batch *src)
     return rc;
 }
 
-/* Wait for a free buffer; 0 when told to stop. Called with the lock held. */
-static int wait_free(struct cs_prefetch *p)
+/* Wait on cv (lock held), counted so that the others know to wake us. */
+static void sleep_on(struct cs_prefetch *p)
 {
-    while (p->buf[p->fill].full && !p->stop)
-        pthread_cond_wait(&p->cv, &p->mu);
-    return !p->stop;
+    p->sleepers++;
+    pthread_cond_wait(&p->cv, &p->mu);
+    p->sleepers--;
+}
+
+static void wake(struct cs_prefetch *p)
+{
+    if (p->sleepers > 0)
+        pthread_cond_broadcast(&p->cv);
 }
 
 static void reader_end(struct cs_prefetch *p, int rc, const struct cs_err *err)
@@ -155,8 +179,10 @@ static void *reader(void *arg)
     struct cs_err err = {0};
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        int go = wait_free(p);
-        struct pbuf *b = &p->buf[p->fill];
+        struct pbuf *b = &p->buf[p->filled % NBUF];
+        while (b->pending > 0 && !p->stop)
+            sleep_on(p);
+        int go = !p->stop;
         pthread_mutex_unlock(&p->mu);
         const struct cs_batch *src;
         int rc = go ? cs_cursor_next(p->cur, &src, &err) : 0;
@@ -167,9 +193,11 @@ static void *reader(void *arg)
             return NULL;
         }
         pthread_mutex_lock(&p->mu);
-        b->full = 1;
-        p->fill ^= 1;
-        pthread_cond_broadcast(&p->cv);
+        b->seq = p->filled++;
+        b->pending = p->active;
+        if (b->pending == 0) /* every lane left: nobody reads on */
+            p->stop = 1;
+        wake(p);
         pthread_mutex_unlock(&p->mu);
     }
 }
@@ -180,6 +208,8 @@ int cs_prefetch_open(struct cs_prefetch **out, struct cs_cursor *cur, struct cs_
     if (p == NULL)
         return cs_err_set(err, CS_ENOMEM, "out of memory");
     p->cur = cur;
+    p->nlanes = p->active = 1;
+    p->lane[0].active = 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     if (pthread_create(&p->thread, NULL, reader, p) != 0) {
@@ -192,22 +222,48 @@ int cs_prefetch_open(struct cs_prefetch **out, struct cs_cursor *cur, struct cs_
     return 0;
 }
 
-int cs_prefetch_next(struct cs_prefetch *p, const struct cs_batch **out, struct cs_err *err)
+/* Lane l gives back the buffer of batch seq (lock held). */
+static void give_back(struct cs_prefetch *p, uint64_t seq)
+{
+    struct pbuf *b = &p->buf[seq % NBUF];
+    if (b->pending > 0 && b->seq == seq && --b->pending == 0)
+        wake(p);
+}
+
+int cs_prefetch_lane_add(struct cs_prefetch *p)
 {
     pthread_mutex_lock(&p->mu);
-    if (p->holding) { /* give the previous batch back */
-        p->buf[p->take].full = 0;
-        p->take ^= 1;
-        p->holding = 0;
-        pthread_cond_broadcast(&p->cv);
+    int l = -1;
+    if (p->nlanes < MAX_LANES && p->lane[0].active) {
+        l = (int)p->nlanes++;
+        uint64_t from = p->lane[0].next; /* it starts where lane 0 goes on */
+        p->lane[l] = (struct lane){.next = from, .active = 1};
+        p->active++;
+        for (uint64_t s = from; s < p->filled; s++)
+            p->buf[s % NBUF].pending++;
     }
-    while (!p->buf[p->take].full && !p->done)
-        pthread_cond_wait(&p->cv, &p->mu);
-    int rc = 1;
-    if (p->buf[p->take].full) {
-        *out = &p->buf[p->take].batch;
-        p->holding = 1;
-    } else {
+    pthread_mutex_unlock(&p->mu);
+    return l;
+}
+
+int cs_prefetch_next(struct cs_prefetch *p, int l, const struct cs_batch **out, struct cs_err *err)
+{
+    struct lane *ln = &p->lane[l];
+    pthread_mutex_lock(&p->mu);
+    if (ln->holding) {
+        give_back(p, ln->next - 1);
+        ln->holding = 0;
+    }
+    struct pbuf *b = &p->buf[ln->next % NBUF];
+    while (!(b->pending > 0 && b->seq == ln->next) && !(p->done && ln->next >= p->filled) && !p->stop)
+        sleep_on(p);
+    int rc = 0;
+    if (b->pending > 0 && b->seq == ln->next && !p->stop) {
+        *out = &b->batch;
+        ln->next++;
+        ln->holding = 1;
+        rc = 1;
+    } else if (p->done && !p->stop) {
         rc = p->rc;
         if (rc < 0)
             *err = p->err;
@@ -216,7 +272,22 @@ int cs_prefetch_next(struct cs_prefetch *p, const struct cs_batch **out, struct 
     return rc;
 }
 
-void cs_prefetch_close(struct cs_prefetch *p)
+void cs_prefetch_lane_leave(struct cs_prefetch *p, int l)
+{
+    struct lane *ln = &p->lane[l];
+    pthread_mutex_lock(&p->mu);
+    if (ln->active) {
+        for (uint64_t s = ln->next - (ln->holding ? 1 : 0); s < p->filled; s++)
+            give_back(p, s);
+        ln->active = 0;
+        ln->holding = 0;
+        p->active--;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void cs_prefetch_cancel(struct cs_prefetch *p)
 {
     if (p == NULL)
         return;
@@ -224,9 +295,16 @@ void cs_prefetch_close(struct cs_prefetch *p)
     p->stop = 1;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+void cs_prefetch_close(struct cs_prefetch *p)
+{
+    if (p == NULL)
+        return;
+    cs_prefetch_cancel(p);
     pthread_join(p->thread, NULL);
-    pbuf_free(&p->buf[0]);
-    pbuf_free(&p->buf[1]);
+    for (size_t i = 0; i < NBUF; i++)
+        pbuf_free(&p->buf[i]);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

@@ -108,9 +108,11 @@ static int fail(struct cs_stats *s, const char *fmt, ...)
 
 void cs_stats_budget_init(struct cs_stats_budget *b, size_t limit, const char *spill_dir)
 {
-    memset(b, 0, sizeof(*b));
     b->limit = limit;
     b->spill_dir = spill_dir;
+    atomic_init(&b->used, 0);
+    atomic_init(&b->peak, 0);
+    atomic_init(&b->spills, 0);
 }
 
 struct cs_stats *cs_stats_open(const struct cs_stats_opts *o)
@@ -246,6 +248,14 @@ static int budget_allows(const struct cs_stats *s)
     return b == NULL || b->used + CHUNK_BYTES <= b->limit || s->nchunks == 0;
 }
 
+/* One more chunk held; peak follows with a compare-and-swap, as another thread may charge too. */
+static void budget_charge(struct cs_stats_budget *b)
+{
+    size_t now = atomic_fetch_add(&b->used, CHUNK_BYTES) + CHUNK_BYTES, peak = atomic_load(&b->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&b->peak, &peak, now))
+        ;
+}
+
 static int new_chunk(struct cs_stats *s)
 {
     if (s->nchunks == s->chunkcap) {
@@ -261,8 +271,8 @@ static int new_chunk(struct cs_stats *s)
         return fail(s, "out of memory");
     s->chunks[s->nchunks++] = c;
     s->fill = 0;
-    if (s->budget != NULL && (s->budget->used += CHUNK_BYTES) > s->budget->peak)
-        s->budget->peak = s->budget->used;
+    if (s->budget != NULL)
+        budget_charge(s->budget);
     return 0;
 }
 

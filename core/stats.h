@@ -21,11 +21,14 @@
 ** values, distinct counts of the integers) and CS_STATS_WORD keeps opaque
 ** 64-bit words (text hashes) for distinct counts only.
 **
-** Threading: an accumulator and its budget serve one thread (one run).
+** Threading: an accumulator serves one thread at a time; accumulators on
+** different threads may share one budget (its counters are atomic).
 ** These functions are what struct cs_host_api's stats_* members point to.
 */
 #ifndef CS_STATS_H
 #define CS_STATS_H
+
+#include <stdatomic.h>
 
 #include "creditsense/check.h"
 
@@ -41,14 +44,15 @@ enum cs_stats_kind {
 /**
  * A run's memory for stored values, shared by all its accumulators.  The
  * run owns it (the engine keeps one per table pass) and must outlive every
- * accumulator opened on it.  Not thread-safe: one run, one thread.
+ * accumulator opened on it.  The counters are atomic because a scan's checks
+ * may run on two threads (engine.c); limit and spill_dir are set before.
  */
 struct cs_stats_budget {
-    size_t limit;          /**< bytes of values the run may hold in memory */
-    size_t used;           /**< bytes held now */
-    size_t peak;           /**< most bytes held at once */
-    const char *spill_dir; /**< borrowed: where spill files go */
-    unsigned spills;       /**< accumulators that moved to a spill file */
+    size_t limit;                /**< bytes of values the run may hold in memory */
+    _Atomic size_t used;         /**< bytes held now */
+    _Atomic size_t peak;         /**< most bytes held at once */
+    const char *spill_dir;       /**< borrowed: where spill files go */
+    _Atomic unsigned spills;     /**< accumulators that moved to a spill file */
 };
 
 /** Set up a budget of limit bytes spilling into spill_dir (borrowed; must outlive b). */

@@ -278,6 +278,38 @@ def check_default_store(conn):
     t.ok(rc == 0 and rep and rep["stored"] is False and "run not stored" not in err, "--no-store: no attempt", err)
 
 
+def check_lanes(conn):
+    """Scans of more than a few batches split the checks over two threads: same findings, and a
+    check failing on the second thread is a clean error (exit 2, its message), not a hang."""
+    one = cfg_file("one-batch", dict(config(conn), source={"odbc": conn, "native_sqlite": True,
+                                                             "batch_rows": 100000}))
+    tiny = cfg_file("tiny-batches", dict(config(conn), source={"odbc": conn, "native_sqlite": True,
+                                                                 "batch_rows": 1}))
+    debug = {"CREDITSENSE_LOG": "debug"}
+    for table in ("LOANS", "PAYMENTS"):
+        _, a, _ = run_json([EXE, "scan", "--config", one, "--table", table, "--format", "json", "--no-store"])
+        rc, b, err = run_json([EXE, "scan", "--config", tiny, "--table", table, "--format", "json", "--no-store"],
+                              env=debug)
+        t.ok(rc == 0 and "checks on a second thread" in err, "%s: 1-row batches split the checks over two "
+             "threads" % table, err[-600:])
+        t.ok(a is not None and b is not None and a["findings"] == b["findings"] and a["findings"],
+             "%s: the same findings (counts, samples, messages) with and without the second thread" % table)
+    plugdir = os.path.join(work, "lane-plugins")
+    os.makedirs(plugdir, exist_ok=True)
+    for name, where in [("missing.so", "plugins"), ("duplicate.so", "plugins"), ("slowpoke.so", "tests"),
+                        ("failat.so", "tests")]:
+        link = os.path.join(plugdir, name)
+        if not os.path.exists(link):
+            os.symlink(os.path.join(BUILD, where, name), link)
+    failing = cfg_file("lane-fail", dict(config(conn), plugin_dir=plugdir,
+                                         source={"odbc": conn, "native_sqlite": True, "batch_rows": 1}))
+    rc, out, err = run([EXE, "scan", "--config", failing, "--table", "LOANS", "--format", "json", "--no-store"],
+                       env=debug, timeout=120)
+    t.ok(rc == 2 and "check failat: planted failure after row 50" in err and out == "",
+         "a check failing on the second thread ends the scan with its message and exit 2", "rc=%d %s" % (rc, err[-600:]))
+    t.ok("second thread: failat" in err, "the log names the checks that ran on the second thread", err[-600:])
+
+
 def main():
     db = os.path.join(work, "fixture.db")
     make_sqlite(db)
@@ -291,6 +323,7 @@ def main():
     check_exit_codes(native)
     check_config_errors(conn)
     check_default_store(conn)
+    check_lanes(conn)
     pg = os.environ.get("CS_PG_ODBC")
     if not pg:
         t.skip("PostgreSQL through psqlODBC", "no PostgreSQL cluster ($CS_PG_ODBC unset)")

@@ -135,6 +135,11 @@ struct cs_table_info {
     size_t npk;          /**< number of primary-key columns (0: none configured) */
     const size_t *pk;    /**< indexes into cols */
     uint64_t rows_hint;  /**< expected rows, 0 when unknown */
+    /** Added in ABI 1 after rows_hint (check struct_size): the bytes a check may hold for this
+     *  run beyond a constant (scan.memory_mb), and the directory where it may spill the rest
+     *  (scan.spill_dir; borrowed for the run).  memory_limit 0: no limit. */
+    size_t memory_limit;
+    const char *spill_dir;
 };
 
 /** Opaque handle to a key the host captured (see cs_host_api.keep_key). */
@@ -205,7 +210,9 @@ struct cs_check_plugin {
     const char *description;
     /** Prepare for one table run.  *state is the plugin's; freed by destroy. */
     int (*init)(const struct cs_host_api *api, void *hctx, const struct cs_table_info *t, void **state, struct cs_err *err);
-    /** Look at one batch. */
+    /** Look at one batch.  Batches come in row order, one call at a time per instance, but in a
+     *  table scan possibly on another thread than init and finish (the host splits the checks over
+     *  two threads): keep state in *state only, and call only log, keep_key and stats_* from here. */
     int (*batch)(void *state, const struct cs_batch *b, struct cs_err *err);
     /** All rows seen: report findings through api->emit. */
     int (*finish)(void *state, struct cs_err *err);
