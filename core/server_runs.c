@@ -502,6 +502,12 @@ void cs_srv_runs_list(struct cs_srv_req *r)
     size_t limit, offset;
     if (cs_srv_param_known(r, allowed) != 0 || paging(r, &limit, &offset) != 0)
         return;
+    const char *table = cs_http_query(r->req, "table"), *customer = cs_http_query(r->req, "customer");
+    if (table != NULL && table[0] && customer != NULL && customer[0]) { /* no run is both: say so, not []. */
+        cs_http_send_error(r->req, 400, "bad_request", "table= selects table scans and customer= selects customer "
+                           "runs (which cover every table): give one of them");
+        return;
+    }
     struct store_job *sj = store_job_new(r, Q_RUNS);
     if (sj == NULL)
         return;

@@ -317,6 +317,8 @@ def check_history(d, label, run_id, loans="LOANS"):
     expect_error(d, "GET", "/api/v1/runs?limit=0", 400, "bad_request", "%s: limit=0 -> 400" % label)
     expect_error(d, "GET", "/api/v1/runs?limit=abc", 400, "bad_request", "%s: limit=abc -> 400" % label)
     expect_error(d, "GET", "/api/v1/runs?colour=red", 400, "bad_request", "%s: unknown parameter -> 400" % label)
+    expect_error(d, "GET", "/api/v1/runs?table=LOANS&customer=1001", 400, "bad_request",
+                 "%s: table= with customer= (no run is both) -> 400, not an empty list" % label)
     st, h, doc = d.req("GET", "/api/v1/runs/" + run_id)
     t.ok(st == 200 and doc["run_id"] == run_id and doc["findings"] and doc["suggestions"],
          "%s: GET /api/v1/runs/{run} with its suggestions" % label, doc)
