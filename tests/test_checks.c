@@ -11,6 +11,7 @@
 ** every finding kind; assertions are on exact counts, groups, sample keys
 ** and bounds.
 */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "creditsense/check.h"
 #include "stats.h"
@@ -241,6 +243,7 @@ struct lent {
     double *sent[MAXC];
     const char **tsent[MAXC];
     size_t pk[MAXC];
+    char *spill_dir;
 };
 
 static void *dup_mem(const void *p, size_t n)
@@ -258,6 +261,8 @@ static struct lent *lend(const struct table *t)
     l->ti.cols = l->info;
     l->ti.pk = l->pk;
     memcpy(l->pk, t->pk, sizeof(l->pk));
+    if (t->ti.spill_dir != NULL)
+        l->ti.spill_dir = l->spill_dir = dup_mem(t->ti.spill_dir, strlen(t->ti.spill_dir) + 1);
     for (size_t i = 0; i < t->ncols; i++) {
         l->info[i] = t->info[i];
         l->pol[i] = t->pol[i];
@@ -281,6 +286,7 @@ static void unlend(struct lent *l)
         free(l->sent[i]);
         free(l->tsent[i]);
     }
+    free(l->spill_dir);
     memset(l, 0xA5, sizeof(*l));
     free(l);
 }
@@ -743,6 +749,184 @@ static void test_duplicate_cuts(const struct cs_check_plugin *p)
     free(h);
 }
 
+/* ---- duplicate whole rows within a memory limit ------------------------------ */
+
+/* Cells r and q of column c are equal the way the check defines it (NULL = NULL, -0.0 = 0.0, NaN = NaN). */
+static int cell_same(const struct tcol *c, size_t r, size_t q)
+{
+    if (c->nulls[r] != c->nulls[q])
+        return 0;
+    if (c->nulls[r])
+        return 1;
+    if (c->type == CS_TYPE_INT64)
+        return c->i64[r] == c->i64[q];
+    if (c->type == CS_TYPE_DOUBLE)
+        return c->f64[r] == c->f64[q] || (isnan(c->f64[r]) && isnan(c->f64[q]));
+    return c->len[r] == c->len[q] && memcmp(c->text[r], c->text[q], c->len[r]) == 0;
+}
+
+/* The whole-row finding worked out by comparing every pair of rows: the reference for the check. */
+static void naive_rows(const struct table *t, struct finding *want)
+{
+    memset(want, 0, sizeof(*want));
+    want->total = t->nrows;
+    for (size_t r = 0; r < t->nrows; r++) {
+        size_t earlier = 0;
+        for (size_t q = 0; q < r; q++) {
+            size_t c = 0;
+            while (c < t->ncols && cell_same(&t->c[c], r, q))
+                c++;
+            earlier += c == t->ncols;
+        }
+        want->count += earlier > 0;
+        if (earlier == 1) { /* the group's first repeat */
+            want->groups++;
+            if (want->nsamples < 10)
+                want->samples[want->nsamples++] = (cs_keyref)r;
+        }
+    }
+}
+
+static int same_finding(const struct host *h, const struct finding *want)
+{
+    const struct finding *f = find(h, "*", "row");
+    if (want->count == 0)
+        return h->nf == 0;
+    return h->nf == 1 && is(f, want->count, want->total, want->groups, want->nsamples, want->samples);
+}
+
+/* Entries left in dir besides . and .. (the spill file must never be visible). */
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d != NULL)
+        closedir(d);
+    return d == NULL ? -1 : n;
+}
+
+/*
+ * 250 rows over a small domain (4 integers, 6 doubles with NULL, NaN, 0.0
+ * and -0.0, 4 texts with NULL and an invalid cell), so groups repeat across
+ * many runs and more than 10 groups compete for the samples.  The finding
+ * must be the naive one whatever the memory limit: no limit, enough for
+ * everything, and limits of a few records that force one sorted run per
+ * handful of rows and a merge through 1-record read buffers.
+ */
+static void test_duplicate_rows_spill(const struct cs_check_plugin *p, const char *dir)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    struct cs_err err;
+    struct table *t = table_new(CS_MODE_TABLE, 250);
+    size_t a = add_col(t, "A", CS_TYPE_INT64, 0), b = add_col(t, "B", CS_TYPE_DOUBLE, 0);
+    size_t c = add_col(t, "C", CS_TYPE_TEXT, 0);
+    static const char *texts[] = {"x", "y", "", "x\0z"};
+    const double doubles[] = {0.0, -0.0, NAN, 1.5, -1.5, 0};
+    uint64_t x = 12345;
+    for (size_t r = 0; r < 250; r++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        t->c[a].i64[r] = (int64_t)(x >> 60) % 4 - 1;
+        t->c[b].f64[r] = doubles[(x >> 40) % 6];
+        t->c[b].nulls[r] = (x >> 40) % 6 == 5;
+        t->c[c].text[r] = texts[(x >> 20) % 4];
+        t->c[c].len[r] = (x >> 20) % 4 == 3 ? 3 : (uint32_t)strlen(texts[(x >> 20) % 4]);
+        t->c[c].nulls[r] = (x >> 30) % 7 == 0 ? 1 : (x >> 30) % 11 == 0 ? 2 : 0;
+    }
+    struct finding want;
+    naive_rows(t, &want);
+    ok(want.groups > 10 && want.count > want.groups, "duplicate rows spill: the data has %llu groups, %llu repeats",
+       (unsigned long long)want.groups, (unsigned long long)want.count);
+    const size_t limits[] = {0, 1 << 20, 2, 60, 100, 140, 1000}; /* bytes; a record is 20 */
+    size_t cuts[] = {0, 1, 2, 50, 51, 97, 128, 200, 249};
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+        for (int hinted = 0; hinted < 2; hinted++) {
+            t->ti.memory_limit = limits[i];
+            t->ti.spill_dir = dir;
+            t->ti.rows_hint = hinted ? 250 : 0;
+            int rc = run_cut(p, h, t, cuts, 9, &err);
+            ok(rc == 0 && same_finding(h, &want) && dir_entries(dir) == 0,
+               "duplicate rows: memory_limit %zu bytes, rows_hint %d: the naive finding, no file left (%s)",
+               limits[i], hinted ? 250 : 0, err.msg);
+        }
+    /* the same in one batch, and one row per batch, spilling every 3 rows */
+    t->ti.memory_limit = 60;
+    t->ti.rows_hint = 0;
+    ok(run_cut(p, h, t, cuts, 1, &err) == 0 && same_finding(h, &want), "duplicate rows spill: one batch (%s)",
+       err.msg);
+    size_t every[250];
+    for (size_t r = 0; r < 250; r++)
+        every[r] = r;
+    ok(run_cut(p, h, t, every, 250, &err) == 0 && same_finding(h, &want),
+       "duplicate rows spill: one row per batch (%s)", err.msg);
+    free(t);
+    free(h);
+}
+
+/* -0.0 = 0.0, NaN = NaN, NULL = NULL, NULL != invalid, also when every row is its own run. */
+static void test_duplicate_rows_spill_semantics(const struct cs_check_plugin *p, const char *dir)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    struct cs_err err;
+    double nan_b;
+    uint64_t bits = UINT64_C(0xFFF8000000000123);
+    memcpy(&nan_b, &bits, sizeof(nan_b));
+    const double x[10] = {0.0, -0.0, NAN, nan_b, INFINITY, INFINITY, 0, 0, 0, -INFINITY};
+    const uint8_t marks[10] = {0, 0, 0, 0, 0, 0, 1, 2, 1, 0};
+    struct table *t = table_new(CS_MODE_TABLE, 10);
+    size_t c = add_col(t, "X", CS_TYPE_DOUBLE, 0);
+    for (size_t r = 0; r < 10; r++) {
+        t->c[c].f64[r] = x[r];
+        t->c[c].nulls[r] = marks[r];
+    }
+    t->ti.memory_limit = 2; /* below one record: runs of the smallest size */
+    t->ti.spill_dir = dir;
+    size_t cuts[] = {0, 1, 3, 5, 7};
+    ok(run_cut(p, h, t, cuts, 5, &err) == 0 && IS(find(h, "*", "row"), 4, 10, 4, 1, 3, 5, 8),
+       "duplicate rows spilled: -0.0 = 0.0, NaN = NaN, inf = inf, NULL = NULL, NULL != invalid (%s)", err.msg);
+
+    /* an empty table: no finding, no file */
+    struct table *e = table_new(CS_MODE_TABLE, 0);
+    add_col(e, "X", CS_TYPE_DOUBLE, 0);
+    e->ti.memory_limit = 2;
+    e->ti.spill_dir = dir;
+    size_t none[] = {0};
+    ok(run_cut(p, h, e, none, 1, &err) == 0 && h->nf == 0 && dir_entries(dir) == 0,
+       "duplicate rows: an empty table gives no finding (%s)", err.msg);
+    free(e);
+    free(t);
+    free(h);
+}
+
+/* A spill directory that cannot be used is a clear error, not a crash or a wrong count. */
+static void test_duplicate_rows_spill_errors(const struct cs_check_plugin *p)
+{
+    struct host *h = calloc(1, sizeof(*h));
+    struct cs_err err;
+    struct table *t = table_new(CS_MODE_TABLE, 100);
+    size_t c = add_col(t, "A", CS_TYPE_INT64, 0);
+    for (size_t r = 0; r < 100; r++)
+        t->c[c].i64[r] = (int64_t)(r % 40);
+    t->ti.memory_limit = 200;
+    t->ti.spill_dir = "/nonexistent/creditsense-spill";
+    int rc = run(p, h, t, &err);
+    ok(rc < 0 && h->nf == 0 && strstr(err.msg, "could not create the spill file") != NULL &&
+           strstr(err.msg, "/nonexistent/creditsense-spill") != NULL && strstr(err.msg, "scan.spill_dir") != NULL,
+       "duplicate rows: unusable spill_dir: %s", err.msg);
+    t->ti.spill_dir = NULL;
+    rc = run(p, h, t, &err);
+    ok(rc < 0 && h->nf == 0 && strstr(err.msg, "no spill directory") != NULL,
+       "duplicate rows: no spill_dir: %s", err.msg);
+    /* everything fits: the directory is never touched */
+    t->ti.spill_dir = "/nonexistent/creditsense-spill";
+    t->ti.memory_limit = 1 << 20;
+    ok(run(p, h, t, &err) == 0 && IS(find(h, "*", "row"), 60, 100, 40, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49),
+       "duplicate rows: within the limit, no spill file is needed (%s)", err.msg);
+    free(t);
+    free(h);
+}
+
 /* ---- outlier ------------------------------------------------------------- */
 
 /*
@@ -961,6 +1145,12 @@ int main(int argc, char **argv)
     test_duplicate_text_bytes(pl[2].p);
     test_duplicate_float_semantics(pl[2].p);
     test_duplicate_cuts(pl[2].p);
+    char spill[] = "/tmp/cs-test-dup-XXXXXX";
+    ok(mkdtemp(spill) != NULL, "a spill directory for the duplicate check: %s", spill);
+    test_duplicate_rows_spill(pl[2].p, spill);
+    test_duplicate_rows_spill_semantics(pl[2].p, spill);
+    test_duplicate_rows_spill_errors(pl[2].p);
+    ok(rmdir(spill) == 0, "the spill directory is left empty");
     test_outlier_table(pl[3].p);
     test_outlier_customer(pl[3].p);
     test_init_errors(pl, 4);

@@ -19,7 +19,9 @@
 **     call unless a comment says otherwise.  Batches are read-only.
 **   - Nothing is freed across the boundary: the plugin frees what it
 **     allocates (in its free callback), the host frees what it allocates.
-**   - A check never does I/O; it only reads batches and reports findings.
+**   - A check reads batches and reports findings; its only I/O is an
+**     unlinked spill file in cs_table_info.spill_dir when it would otherwise
+**     hold more than cs_table_info.memory_limit (the duplicate check does).
 */
 #ifndef CREDITSENSE_CHECK_H
 #define CREDITSENSE_CHECK_H
@@ -182,7 +184,10 @@ struct cs_host_api {
     void (*log)(void *hctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
     /** Report a finding; everything is copied.  Returns 0, or <0 when out of memory. */
     int (*emit)(void *hctx, const struct cs_finding_in *f);
-    /** Capture the primary key of row `row` of batch `b`; the ref stays valid for the run. */
+    /** Capture the primary key of row `row` of batch `b`; the ref stays valid for the run.
+     *  For a table without a primary key the key is the row's 1-based number in the run,
+     *  b->first_row + row + 1, and nothing else of the batch is read: a check that no longer
+     *  has the batch may pass a batch with nrows 1, ncols 0 and first_row set, and row 0. */
     cs_keyref (*keep_key)(void *hctx, const struct cs_batch *b, size_t row);
     /** New statistics accumulator for exact profiles (NULL when out of memory). */
     struct cs_stats *(*stats_new)(void *hctx);
