@@ -16,6 +16,8 @@
 #   REPEAT=1          runs per measurement (best wall time kept)
 #   BUILD=build-bench a release build directory (made when absent)
 #   PYTHON=/usr/bin/python3  the interpreter that has pandas
+#   BASE=/path/build  another build (say, of the previous commit) whose pushdown
+#                     is measured in the same run, in an extra column
 # Usage: CUSTOMERS=600000 REPEAT=3 bash bench/pushdown_bench.sh
 #
 # The DBA queries are bench/dba_<dialect>_<table>.sql (bench/pushdown_dba.py
@@ -32,6 +34,11 @@ tables=${TABLES:-SAMPLE_APPLICATION SAMPLE_INSTALLMENTS}
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" >/dev/null
 case $build in /*) exe=$build/creditsense ;; *) exe=$root/$build/creditsense ;; esac
+base=""
+if [ -n "${BASE:-}" ]; then
+    case $BASE in /*) base=$BASE/creditsense ;; *) base=$root/$BASE/creditsense ;; esac
+    [ -x "$base" ] || { echo "pushdown_bench: no creditsense in BASE=$BASE" >&2; exit 2; }
+fi
 work=$(mktemp -d /tmp/cs-pdbench.XXXXXX)
 chmod 755 "$work"
 cleanup() {
@@ -101,6 +108,11 @@ run_db() { # $1 label, $2 config, $3 dba dialect, $4 1 for lower-case names
         name=$t
         [ "$lower" = 1 ] && name=$(echo "$t" | tr 'A-Z' 'a-z')
         measure pd "$exe" scan --config "$conf" --table "$name" --mode pushdown --no-store
+        basecell=""
+        if [ -n "$base" ]; then
+            measure pb "$base" scan --config "$conf" --table "$name" --mode pushdown --no-store
+            basecell=" $(cell pb) |"
+        fi
         measure st "$exe" scan --config "$conf" --table "$name" --mode stream --no-store
         if [ "$dialect" = sqlite ]; then
             measure pa "$py" bench/peer_pandas.py "$conf" "$db" "$name"
@@ -118,7 +130,7 @@ run_db() { # $1 label, $2 config, $3 dba dialect, $4 1 for lower-case names
         fi
         local nrows
         nrows=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['rows_scanned'])" "$work/st.out")
-        rows+=("| $label | $t | $nrows | $(cell pd)$note | $(cell st) | $(cell pa) | $(cell dba) | $(ratio pa pd) | $(ratio pd dba) | $agree |")
+        rows+=("| $label | $t | $nrows |$basecell $(cell pd)$note | $(cell st) | $(cell pa) | $(cell dba) | $(ratio pa pd) | $(ratio pd dba) | $agree |")
     done
 }
 
@@ -136,6 +148,11 @@ fi
 
 echo "# $(date -u +%F) $(nproc) CPUs; SQLite $(sqlite3 --version | cut -d' ' -f1); best of $repeat; $(basename "$db")"
 echo
-echo "| database | table | rows | pushdown | streaming | pandas | DBA query | pandas / pushdown | pushdown / DBA | counts agree |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+if [ -n "$base" ]; then
+    echo "| database | table | rows | pushdown ($BASE) | pushdown | streaming | pandas | DBA query | pandas / pushdown | pushdown / DBA | counts agree |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+else
+    echo "| database | table | rows | pushdown | streaming | pandas | DBA query | pandas / pushdown | pushdown / DBA | counts agree |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+fi
 printf "%s\n" "${rows[@]}"

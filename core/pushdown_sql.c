@@ -191,6 +191,16 @@ const char *pd_trim_fn(enum cs_dialect d)
     return d == CS_DIALECT_POSTGRES ? "btrim" : "TRIM";
 }
 
+const char *pd_key_array_fn(enum cs_dialect d)
+{
+    /* each gives an array that the sample-key aggregates nest and serialise as JSON */
+    switch (d) {
+    case CS_DIALECT_SNOWFLAKE: return "ARRAY_CONSTRUCT";
+    case CS_DIALECT_SQLITE: return "json_array";
+    default: return "json_build_array";
+    }
+}
+
 int pd_sqlite_funcs(const struct cs_source *src)
 {
     /* cs_sqlite_open registers them on every native connection; explain (src NULL) and ODBC have none */

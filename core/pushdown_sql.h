@@ -50,6 +50,8 @@ void pd_percentile_begin(struct pd_sql *q, enum cs_dialect d, double p);
 void pd_percentile_end(struct pd_sql *q, enum cs_dialect d);
 /** Function trimming the characters of its second argument from both ends. */
 const char *pd_trim_fn(enum cs_dialect d);
+/** Function building one value of a composite key's columns: json_build_array, ARRAY_CONSTRUCT, json_array. */
+const char *pd_key_array_fn(enum cs_dialect d);
 /** 1 when src is a native SQLite connection, which has sqlite_funcs.h's cs_stats and cs_outliers. */
 int pd_sqlite_funcs(const struct cs_source *src);
 

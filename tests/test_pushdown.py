@@ -13,6 +13,11 @@ SQLite ODBC driver) and, when $CS_PG_ODBC is set, into PostgreSQL.  Every
 table is scanned with --mode stream and --mode pushdown and the findings
 are compared: check, column, kind, count, total, groups, severity and
 message (outliers: bounds within 1e-9 relative instead of the message).
+Sample keys of missing, negative and outlier findings must equal streaming's
+too: the first offending rows in scan order, and for outliers the farthest
+first (ties low before high, then in key order, which is scan order here).
+The table MANY has findings of more than 100 rows, whose keys come from
+LIMIT 10 subqueries instead of the aggregates (docs/pushdown.md, round C).
 
 Lua rules with a SQL predicate (rule{sql = ...}) are compared the same way,
 mixed with rules that have none (those read the rows): on the fixture
@@ -112,6 +117,8 @@ def make_sqlite(path):
     db.execute("CREATE TABLE EMPTY_T (ID INTEGER, X REAL, S TEXT)")
     db.executemany("INSERT INTO ACCOUNTS VALUES (?,?,?,?,?,?,?,?,?)", accounts_rows(False))
     db.executemany("INSERT INTO COPIES VALUES (?,?,?)", copies_rows())
+    db.execute("CREATE TABLE MANY (ID INTEGER, X REAL, Y INTEGER, Z REAL, W REAL)")
+    db.executemany("INSERT INTO MANY VALUES (?,?,?,?,?)", many_rows())
     db.commit()
     db.close()
 
@@ -136,13 +143,32 @@ def make_postgres():
         stmts.append("INSERT INTO pd_accounts VALUES (%s);" % ",".join(sql_value(v) for v in r))
     for r in copies_rows():
         stmts.append("INSERT INTO pd_copies VALUES (%s);" % ",".join(sql_value(v) for v in r))
+    stmts.append("DROP TABLE IF EXISTS pd_many; CREATE TABLE pd_many (id bigint, x double precision, y integer, "
+                 "z double precision, w double precision);")
+    stmts.append("INSERT INTO pd_many VALUES %s;" % ",".join("(%s)" % ",".join(sql_value(v) for v in r)
+                                                          for r in many_rows()))
     p = subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", os.environ.get("PGDATABASE", "creditsense")],
                        input="\n".join(stmts), capture_output=True, text=True)
     return p.returncode == 0, p.stderr
 
 
+def many_rows():
+    """MANY: key ID; X NULL in 1,500 of 2,500 rows and Y negative in 1,250 (LIMIT 10 subqueries), Z NULL in 8
+    (the aggregate), W with outliers 1000 (twice, tied) and -500."""
+    rows = []
+    for i in range(2500):
+        w = float(i % 10)
+        if i in (100, 200):
+            w = 1000.0
+        if i == 300:
+            w = -500.0
+        rows.append((i + 1, None if i % 5 else float(i), -i if i % 2 else i, None if i % 350 == 7 else 1.0, w))
+    return rows
+
+
 def config(conn, native, names):
-    acc, cop, emp = names
+    acc, cop, emp = names[:3]
+    many = "MANY" if acc == "ACCOUNTS" else "pd_many"
     return {
         "source": {"odbc": conn, "native_sqlite": native, "batch_rows": 50},
         "rules_dir": os.path.join(work, "no-rules"),
@@ -154,6 +180,7 @@ def config(conn, native, names):
                               "STATUS": {"sentinels": ["XNA", QUOTED], "empty_is_missing": True}}},
             cop: {},
             emp: {"primary_key": ["ID"]},
+            many: {"primary_key": ["ID"]},
         },
     }
 
@@ -167,7 +194,7 @@ def close(a, b):
     return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
-def compare(label, cfgpath, table, expect_keys=None):
+def compare(label, cfgpath, table, expect_keys=None, same_keys=True):
     rc1, s, e1 = run_json([EXE, "scan", "--config", cfgpath, "--table", table, "--mode", "stream", "--no-store"])
     rc2, p, e2 = run_json([EXE, "scan", "--config", cfgpath, "--table", table, "--mode", "pushdown", "--no-store"])
     if not t.ok(s is not None and p is not None, "%s %s: both modes report" % (label, table), e1 + e2):
@@ -193,8 +220,10 @@ def compare(label, cfgpath, table, expect_keys=None):
             bad.append("%s message: %r vs %r" % (k, fs["message"], fp["message"]))
         if len(fp.get("sample_keys", [])) > 10:
             bad.append("%s: more than 10 sample keys" % (k,))
-    t.ok(not bad, "%s %s: counts, totals, groups, severities, messages and bounds agree" % (label, table),
-         "\n".join(bad))
+        if same_keys and k[0] != "duplicate" and fs.get("sample_keys") != fp.get("sample_keys"):
+            bad.append("%s sample_keys: %r vs %r" % (k, fs.get("sample_keys"), fp.get("sample_keys")))
+    t.ok(not bad, "%s %s: counts, totals, groups, severities, messages, bounds%s agree" %
+         (label, table, " and sample keys" if same_keys else ""), "\n".join(bad))
     if expect_keys is not None:
         t.ok(expect_keys <= set(b), "%s %s: the planted defects are found" % (label, table),
              "missing: %r" % (expect_keys - set(b)))
@@ -228,7 +257,7 @@ def check_source(label, conn, native, names, planted):
              "%s: composite-key duplicates: 3 rows in 2 groups" % label, d)
         t.ok(d is not None and all(isinstance(k, list) and len(k) == 2 for k in d["sample_keys"]) and
              len(d["sample_keys"]) == 2, "%s: composite sample keys are [branch, acc_no] pairs" % label, d)
-    p = compare(label, cfgpath, names[1], {("duplicate", "*", "row")})
+    p = compare(label, cfgpath, names[1], {("duplicate", "*", "row")}, same_keys=False)
     if p is not None:
         d = shape(p).get(("duplicate", "*", "row"))
         t.ok(d is not None and d["count"] == 21 and d["groups"] == 21,
@@ -236,6 +265,17 @@ def check_source(label, conn, native, names, planted):
     p = compare(label, cfgpath, names[2])
     if p is not None:
         t.eq(p["findings"], [], "%s: an empty table has no findings" % label)
+    many = "MANY" if names[0] == "ACCOUNTS" else "pd_many"
+    p = compare(label, cfgpath, many, {("missing", "X", "null"), ("negative", "Y", "value"), ("missing", "Z", "null"),
+                                       ("outlier", "W", "zscore")})
+    if p is not None:
+        f = shape(p)
+        x, y, w = (f.get(k, {}) for k in (("missing", "X", "null"), ("negative", "Y", "value"),
+                                          ("outlier", "W", "zscore")))
+        t.ok(x.get("count") == 2000 and x.get("sample_keys") == [2, 3, 4, 5, 7, 8, 9, 10, 12, 13] and
+             y.get("count") == 1250 and y.get("sample_keys") == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
+             "%s: findings of more than 100 rows name their first 10 rows" % label, (x, y))
+        t.eq(w.get("sample_keys"), [101, 201, 301], "%s: outliers the farthest first, ties in scan order" % label)
 
 
 db = os.path.join(work, "pd.db")

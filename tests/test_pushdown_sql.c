@@ -6,6 +6,11 @@
 ** identifiers quoted exactly as the catalog spells them, and no user value
 ** (sentinels, thresholds) ever in the text: they are all placeholders.
 ** Duplicates take one GROUP BY statement (window totals with the sample keys).
+** Sample keys of all missing, negative and outlier findings come from round C:
+** one aggregate SELECT (PostgreSQL array_agg ... FILTER sliced [1:10],
+** Snowflake ARRAY_SLICE(ARRAY_AGG(IFF(...)) WITHIN GROUP ...), SQLite
+** json_group_array ... FILTER) plus one SELECT of LIMIT 10 subqueries without
+** a FROM of its own; composite keys as arrays, outliers the farthest first.
 **
 ** Then the native SQLite functions (sqlite_funcs.h) on an in-memory
 ** database: cs_stats equals stats.c's profile bit for bit over the values
@@ -195,6 +200,21 @@ int main(void)
            "snowflake: one GROUP BY statement gives the duplicate totals and the sample keys");
         ok(strstr(sql, "LIMIT 10") != NULL, "snowflake: sample keys are bounded (LIMIT 10)");
         ok(count(sql, "SELECT ") >= 3, "snowflake: statistics, then counts beyond the bounds");
+        ok(strstr(sql, "TO_JSON(ARRAY_SLICE(ARRAY_AGG(IFF(\"AMT_Z\" IS NULL, ARRAY_CONSTRUCT(\"BRANCH\", \"ACC_NO\"), "
+                       "NULL)), 0, 10))") != NULL,
+           "snowflake: missing keys by ARRAY_AGG(IFF(cond, key, NULL)), composite keys as ARRAY_CONSTRUCT, first 10 by "
+           "ARRAY_SLICE");
+        ok(strstr(sql, "NULL)) WITHIN GROUP (ORDER BY CASE WHEN CAST(\"AMT_Z\" AS DOUBLE) < ? THEN ? - CAST(\"AMT_Z\" AS "
+                       "DOUBLE) ELSE CAST(\"AMT_Z\" AS DOUBLE) - ? END DESC, CASE WHEN CAST(\"AMT_Z\" AS DOUBLE) < ? THEN 0 "
+                       "ELSE 1 END, \"BRANCH\", \"ACC_NO\"), 0, 10))") != NULL,
+           "snowflake: outlier keys ordered WITHIN GROUP, the farthest first, low before high, then by key");
+        ok(strstr(sql, "(SELECT TO_JSON(ARRAY_AGG(cs_k)) FROM (SELECT ARRAY_CONSTRUCT(\"BRANCH\", \"ACC_NO\") AS cs_k FROM "
+                       "\"Loans_2024\" WHERE \"ACC_NO\" IS NULL LIMIT 10))") != NULL &&
+               strstr(sql, "(SELECT TO_JSON(ARRAY_AGG(cs_k) WITHIN GROUP (ORDER BY cs_o DESC, cs_s)) FROM (SELECT "
+                           "ARRAY_CONSTRUCT(\"BRANCH\", \"ACC_NO\") AS cs_k, CASE WHEN") != NULL,
+           "snowflake: common findings take a LIMIT 10 subquery, outliers re-ordered outside it");
+        ok(count(sql, ";\n") == 6 && count(sql, "LIMIT 10 ") == 0,
+           "snowflake: 6 statements (round A, duplicates, MAD, outlier counts, two of sample keys)");
         free(sql);
         sql = NULL;
     }
@@ -208,8 +228,36 @@ int main(void)
            "postgresql: MAD is exact: percentile_cont over |x - median|");
         ok(strstr(sql, "btrim(\"STATUS\", ?) = ''") != NULL, "postgresql: blanks by btrim with the set bound");
         ok(strstr(sql, "CAST('NaN' AS DOUBLE PRECISION)") != NULL, "postgresql: NaN literal");
+        ok(strstr(sql, "array_to_json((array_agg(json_build_array(\"BRANCH\", \"ACC_NO\")) FILTER (WHERE \"AMT_Z\" IS "
+                       "NULL))[1:10])") != NULL,
+           "postgresql: missing keys by array_agg ... FILTER sliced [1:10], composite keys as json_build_array");
+        ok(strstr(sql, "array_agg(json_build_array(\"BRANCH\", \"ACC_NO\") ORDER BY CASE WHEN CAST(\"AMT_Z\" AS DOUBLE "
+                       "PRECISION) < ? THEN ? - CAST(\"AMT_Z\" AS DOUBLE PRECISION) ELSE CAST(\"AMT_Z\" AS DOUBLE PRECISION) - "
+                       "? END DESC, CASE WHEN CAST(\"AMT_Z\" AS DOUBLE PRECISION) < ? THEN 0 ELSE 1 END, \"BRANCH\", "
+                       "\"ACC_NO\") FILTER (WHERE ") != NULL,
+           "postgresql: outlier keys by an ordered array_agg, the farthest first");
+        ok(strstr(sql, "array_to_json(ARRAY(SELECT json_build_array(\"BRANCH\", \"ACC_NO\") FROM \"Loans_2024\" WHERE "
+                       "\"ACC_NO\" IS NULL LIMIT 10))") != NULL &&
+               strstr(sql, " END DESC, CASE WHEN CAST(\"Amt_Mixed\" AS DOUBLE PRECISION) < ? THEN 0 ELSE 1 END, "
+                           "\"BRANCH\", \"ACC_NO\" LIMIT 10))") != NULL,
+           "postgresql: common findings and many outliers take ARRAY(SELECT ... LIMIT 10)");
+        ok(count(sql, ";\n") == 6 && strstr(sql, "LIMIT 10));\n") != NULL,
+           "postgresql: 6 statements; the subqueries' SELECT reads no table itself");
         free(sql);
         sql = NULL;
+        t.npk = 1;
+        ok(cs_pushdown_explain(&t, &sql, &err) == 0 && sql != NULL &&
+               strstr(sql, "array_to_json((array_agg(\"BRANCH\") FILTER (WHERE \"AMT_Z\" IS NULL))[1:10])") != NULL,
+           "postgresql: a single key is aggregated as it is");
+        free(sql);
+        sql = NULL;
+        t.npk = 0;
+        ok(cs_pushdown_explain(&t, &sql, &err) == 0 && sql != NULL && strstr(sql, "array_agg") == NULL &&
+               strstr(sql, "LIMIT 10") == NULL,
+           "postgresql: no primary key, no sample-key statement");
+        free(sql);
+        sql = NULL;
+        t.npk = 2;
     }
 
     t.dialect = CS_DIALECT_SQLITE;
@@ -222,6 +270,12 @@ int main(void)
         ok(strstr(sql, "typeof(\"ACC_NO\") NOT IN ('integer', 'null')") != NULL,
            "sqlite: a guard for values of the wrong storage class");
         ok(strstr(sql, "NaN") == NULL, "sqlite: no NaN test (SQLite stores NaN as NULL)");
+        ok(strstr(sql, "json_group_array(json_array(\"BRANCH\", \"ACC_NO\")) FILTER (WHERE \"AMT_Z\" IS NULL)") != NULL,
+           "sqlite: missing keys by json_group_array ... FILTER");
+        ok(strstr(sql, "(SELECT json_group_array(json(cs_k)) FROM (SELECT json_array(\"BRANCH\", \"ACC_NO\") AS cs_k FROM "
+                       "\"Loans_2024\" WHERE (((\"AMT_Z\" > -9e999") != NULL &&
+               strstr(sql, "json_group_array(json_array(\"BRANCH\", \"ACC_NO\") ORDER BY") == NULL,
+           "sqlite: outlier keys by an ordered LIMIT 10 subquery (no ORDER BY inside aggregates before 3.44)");
         free(sql);
     }
     test_sqlite_funcs();
