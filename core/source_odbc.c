@@ -9,7 +9,8 @@
 ** name, then a case-insensitive match over SQLTables.  A cursor is one
 ** statement with column-wise bulk fetch into one reused batch.  Pushdown
 ** queries (od_query) switch psqlODBC's declare/fetch off while they run,
-** so that PostgreSQL may plan them in parallel.
+** so that PostgreSQL may plan them in parallel; a PostgreSQL session has
+** JIT compilation off (see jit_off).
 **
 ** Values a driver cannot give as the column's C type must not stop a scan:
 **   - columns whose values may not fit the C type are fetched as text and
@@ -206,6 +207,23 @@ static void od_close(struct cs_source *base)
     free(s);
 }
 
+/*
+ * PostgreSQL's JIT compiles a statement whose estimated cost passes
+ * jit_above_cost.  The pushdown's statements are wide (hundreds of aggregates),
+ * run once, and spend longer compiled than computing: measured on 600,000 x
+ * 122 rows, 29.4 s with JIT against 10.0 s without.  So the source's session
+ * turns it off; a server without JIT (before PostgreSQL 11) refuses the SET,
+ * which changes nothing.
+ */
+static void jit_off(struct odbc_source *s)
+{
+    SQLHSTMT h = SQL_NULL_HSTMT;
+    if (SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &h))) {
+        SQLExecDirect(h, (SQLCHAR *)"SET jit = off", SQL_NTS);
+        SQLFreeHandle(SQL_HANDLE_STMT, h);
+    }
+}
+
 static int od_connect(struct odbc_source *s, struct cs_err *err)
 {
     char hintbuf[1200];
@@ -227,6 +245,8 @@ static int od_connect(struct odbc_source *s, struct cs_err *err)
     SQLSMALLINT len = 0;
     if (SQL_SUCCEEDED(SQLGetInfo(s->dbc, SQL_DBMS_NAME, dbms, sizeof(dbms), &len)))
         s->base.dialect = cs_dialect_from_dbms(dbms);
+    if (s->base.dialect == CS_DIALECT_POSTGRES)
+        jit_off(s);
     return 0;
 }
 
