@@ -222,7 +222,7 @@ int cs_prefetch_open(struct cs_prefetch **out, struct cs_cursor *cur, struct cs_
     return 0;
 }
 
-/* Lane l gives back the buffer of batch seq (lock held). */
+/* A lane gives back the buffer of batch seq (lock held). */
 static void give_back(struct cs_prefetch *p, uint64_t seq)
 {
     struct pbuf *b = &p->buf[seq % NBUF];
