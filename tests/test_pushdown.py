@@ -289,14 +289,21 @@ db2 = os.path.join(work, "pd2.db")
 c = sqlite3.connect(db2)
 c.execute("CREATE TABLE T (ID INTEGER, X REAL)")
 c.executemany("INSERT INTO T VALUES (?,?)", [(i, "n/a" if i == 3 else float(i)) for i in range(50)])
+# LATE: the text value only after the first 100,000 rows, which the early probe reads; the
+# exact guard of the full aggregate pass must still send the table to streaming.
+c.execute("CREATE TABLE LATE (ID INTEGER, X REAL)")
+c.executemany("INSERT INTO LATE VALUES (?,?)", [(i, "n/a" if i == 100500 else float(i % 97)) for i in range(100600)])
 c.commit()
 c.close()
 cfg2 = write_json(os.path.join(work, "fallback.json"),
                   {"source": {"odbc": "Driver=SQLite3;Database=" + db2}, "rules_dir": os.path.join(work, "no-rules"),
-                   "tables": {"T": {"primary_key": ["ID"]}}})
-rc, rep, err = run_json([EXE, "scan", "--config", cfg2, "--table", "T", "--mode", "pushdown", "--no-store"])
-t.ok(rep is not None and "mode" not in rep and ("missing", "X", "invalid") in shape(rep) and "streamed" in err,
-     "SQLite text in a numeric column: logged and streamed, the invalid value reported", err)
+                   "tables": {"T": {"primary_key": ["ID"]}, "LATE": {"primary_key": ["ID"]}}})
+for table, how in (("T", "its first rows hold text"), ("LATE", "1 rows hold text")):
+    rc, rep, err = run_json([EXE, "scan", "--config", cfg2, "--table", table, "--mode", "pushdown", "--no-store"],
+                            env={"CREDITSENSE_LOG": "info"})
+    t.ok(rep is not None and "mode" not in rep and shape(rep).get(("missing", "X", "invalid"), {}).get("count") == 1 and how in err,
+         "SQLite text in a numeric column of %s: logged (%s) and streamed, the invalid value reported" % (table, how),
+         err[-800:])
 
 # auto: a small SQLite table streams; source.pushdown_rows 10 pushes it down.
 cfg3 = config("Driver=SQLite3;Database=" + db, True, sqlite_names)
