@@ -50,14 +50,7 @@ db=${DB:-$work/sample.db}
 [ -f "$db" ] || "$exe" demo-data --out "$db" --customers "${CUSTOMERS:-300000}" >/dev/null
 mkdir -p "$work/rules" "$work/odbc"
 export ODBCSYSINI=$work/odbc
-cat >"$ODBCSYSINI/odbcinst.ini" <<INI
-[SQLite3]
-Driver=/usr/lib/x86_64-linux-gnu/odbc/libsqlite3odbc.so
-[PostgreSQL Unicode]
-Driver=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so
-CommLog=0
-Debug=0
-INI
+cp tests/odbcinst.ini "$ODBCSYSINI/odbcinst.ini"
 
 cfg() { # $1 connection string, $2 native_sqlite, $3 1 for lower-case names (PostgreSQL)
     "$py" - "$1" "$2" "$3" <<'PY'

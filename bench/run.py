@@ -15,6 +15,7 @@ and checks that CreditSense and pandas found the same defects.
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -68,8 +69,7 @@ def config_for(db, native, rules=False, memory_mb=None):
 def odbc_env():
     d = os.path.join(DATA, "odbc")
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "odbcinst.ini"), "w") as f:
-        f.write("[SQLite3]\nDriver=/usr/lib/x86_64-linux-gnu/odbc/libsqlite3odbc.so\n")
+    shutil.copy(os.path.join(ROOT, "tests", "odbcinst.ini"), os.path.join(d, "odbcinst.ini"))
     return {"ODBCSYSINI": d}
 
 

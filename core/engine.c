@@ -49,6 +49,7 @@
 #include "rules.h"
 #include "severity.h"
 #include "source.h"
+#include "spill.h"
 #include "stats.h"
 
 struct cs_engine {
@@ -342,6 +343,7 @@ static const struct cs_host_api host_api = {
     .stats_free = cs_stats_free,
     .stats_moments = cs_stats_moments,
     .stats_error = cs_stats_error,
+    .spill_open = cs_spill_open,
 };
 
 /* ---- Lua rules (rules.h): the same keys and findings as the plugins ---------- */

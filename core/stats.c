@@ -5,9 +5,8 @@
 ** word) in chunks of CHUNK_WORDS, each charged to the run's budget when it
 ** is allocated, so no array is ever copied to grow.  When the budget
 ** refuses a chunk, the accumulator writes all its chunks to a temporary file
-** in the budget's spill_dir (created unlinked with O_TMPFILE, or unlinked
-** right after mkstemp where that is unsupported, so nothing is left behind
-** on any exit path), returns them to the budget and keeps one chunk as the
+** in the budget's spill_dir (an anonymous file from spill.h, so nothing is
+** left behind on any exit path), returns them to the budget and keeps one chunk as the
 ** file's write buffer.  Passes read the file back in READ_WORDS blocks, then
 ** the chunks still in memory; the order of values means nothing to them.
 ** Mean and M2 are updated with Welford's recurrence as values arrive, so
@@ -50,7 +49,6 @@
 #include "stats.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +57,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "spill.h"
 
 #define CHUNK_WORDS 8192u          /* 64 KiB: the unit of budget and of spill writes */
 #define CHUNK_BYTES (CHUNK_WORDS * sizeof(uint64_t))
@@ -190,21 +189,12 @@ static int spill_hint(struct cs_stats *s, const char *what, int e)
                 strerror(e));
 }
 
-/* An anonymous file in spill_dir: O_TMPFILE never links it; else mkstemp and unlink at once. */
+/* An anonymous file in spill_dir (spill.h). */
 static int spill_open(struct cs_stats *s)
 {
-    const char *dir = s->budget->spill_dir; /* cs_config_spill_dir: $TMPDIR, else /var/tmp */
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-        char path[4096];
-        if (snprintf(path, sizeof(path), "%s/creditsense-spill-XXXXXX", dir) >= (int)sizeof(path))
-            return fail(s, "scan.spill_dir is too long: %.200s", dir);
-        fd = mkostemp(path, O_CLOEXEC);
-        if (fd >= 0)
-            unlink(path);
-    }
+    int fd = cs_spill_open(s->budget->spill_dir); /* cs_config_spill_dir: $TMPDIR, else /var/tmp */
     if (fd < 0)
-        return spill_hint(s, "create", errno);
+        return spill_hint(s, "create", -fd);
     s->fd = fd;
     s->budget->spills++;
     return 0;

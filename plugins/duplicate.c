@@ -71,7 +71,6 @@
 #define _GNU_SOURCE /* mremap */
 #endif
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -757,6 +756,7 @@ struct rowset {
     size_t nruns, run_cap;
     uint64_t file_recs;
     char *spill_dir; /* own copy; NULL: the host gave none */
+    int (*open_file)(const char *dir); /* the host's spill_open; NULL: it has none */
     const char *table;
     struct fprec *scratch; /* for sort_fps, allocated at the first sort */
     size_t scratch_n;
@@ -798,11 +798,13 @@ static void rowset_plan(struct rowset *rs, uint64_t rows)
     }
 }
 
-static int rowset_init(struct rowset *rs, const struct cs_table_info *t, const char *table)
+static int rowset_init(struct rowset *rs, const struct cs_host_api *api, const struct cs_table_info *t,
+                       const char *table)
 {
     memset(rs, 0, sizeof(*rs));
     rs->fd = -1;
     rs->table = table;
+    rs->open_file = api->spill_open; /* plug_check_init saw a host_api of at least this size */
     size_t max = t->memory_limit ? t->memory_limit / sizeof(struct fprec) : RUN_MAX_RECS;
     rs->scratch_n = max / 16 < SCRATCH_RECS ? max / 16 : SCRATCH_RECS;
     max -= rs->scratch_n;
@@ -843,25 +845,17 @@ static int spill_fail(const struct rowset *rs, const char *what, int e, struct c
                     what, rs->table, rs->spill_dir, strerror(e));
 }
 
-/* An anonymous file in spill_dir, as core/stats.c makes them: O_TMPFILE, else mkstemp and unlink at once. */
+/* An anonymous file in spill_dir, made by the host (cs_host_api.spill_open). */
 static int spill_open(struct rowset *rs, struct cs_err *err)
 {
-    if (rs->spill_dir == NULL)
+    if (rs->spill_dir == NULL || rs->open_file == NULL)
         return plug_err(err, PLUG_EFAIL,
                         "table %s has more rows than the duplicate check may hold in memory (%zu MiB) and the host "
                         "gave no spill directory (set scan.spill_dir, or raise scan.memory_mb)",
                         rs->table, buf_bytes(rs->max) >> 20);
-    int fd = open(rs->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-        char path[4096];
-        if (snprintf(path, sizeof(path), "%s/creditsense-dup-XXXXXX", rs->spill_dir) >= (int)sizeof(path))
-            return plug_err(err, PLUG_EFAIL, "scan.spill_dir is too long: %.200s", rs->spill_dir);
-        fd = mkostemp(path, O_CLOEXEC);
-        if (fd >= 0)
-            unlink(path);
-    }
+    int fd = rs->open_file(rs->spill_dir);
     if (fd < 0)
-        return spill_fail(rs, "create", errno, err);
+        return spill_fail(rs, "create", -fd, err);
     rs->fd = fd;
     return 0;
 }
@@ -1147,7 +1141,7 @@ static int duplicate_init(const struct cs_host_api *api, void *hctx, const struc
     if ((rc = plug_table_copy(&d->t, t, err)) == 0 &&
         ((d->column = key_column(&d->t)) == NULL ||
          (d->t.npk > 0 ? keyset_init(&d->set, initial_bits(t->rows_hint), record_width(&d->t))
-                       : rowset_init(&d->rowfp, t, d->t.name)) != 0))
+                       : rowset_init(&d->rowfp, api, t, d->t.name)) != 0))
         rc = plug_err(err, PLUG_ENOMEM, "out of memory");
     if (rc != 0) {
         duplicate_destroy(d);

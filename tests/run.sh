@@ -27,14 +27,7 @@ work=$(mktemp -d /tmp/cs-test.XXXXXX)
 chmod 755 "$work"
 export ODBCSYSINI=$work/odbc
 mkdir -p "$ODBCSYSINI"
-cat > "$ODBCSYSINI/odbcinst.ini" <<INI
-[SQLite3]
-Driver=/usr/lib/x86_64-linux-gnu/odbc/libsqlite3odbc.so
-[PostgreSQL Unicode]
-Driver=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so
-CommLog=0
-Debug=0
-INI
+cp tests/odbcinst.ini "$ODBCSYSINI/odbcinst.ini"
 
 pgdir=$work/pg
 cleanup() {

@@ -7,6 +7,7 @@
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,7 +78,6 @@ def ensure_odbcinst(dirpath):
         return
     d = os.path.join(dirpath, "odbc")
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "odbcinst.ini"), "w") as f:
-        f.write("[SQLite3]\nDriver=/usr/lib/x86_64-linux-gnu/odbc/libsqlite3odbc.so\n"
-                "[PostgreSQL Unicode]\nDriver=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so\n")
+    shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "odbcinst.ini"),
+                os.path.join(d, "odbcinst.ini"))
     os.environ["ODBCSYSINI"] = d

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "creditsense/check.h"
+#include "spill.h"
 #include "stats.h"
 #include "tap.h"
 
@@ -109,6 +110,7 @@ static const struct cs_host_api api = {
     .stats_profile = cs_stats_profile,
     .stats_count_outside = cs_stats_count_outside,
     .stats_free = cs_stats_free,
+    .spill_open = cs_spill_open,
 };
 
 static const struct finding *find(const struct host *h, const char *column, const char *kind)

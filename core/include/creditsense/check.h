@@ -19,9 +19,10 @@
 **     call unless a comment says otherwise.  Batches are read-only.
 **   - Nothing is freed across the boundary: the plugin frees what it
 **     allocates (in its free callback), the host frees what it allocates.
-**   - A check reads batches and reports findings; its only I/O is an
-**     unlinked spill file in cs_table_info.spill_dir when it would otherwise
-**     hold more than cs_table_info.memory_limit (the duplicate check does).
+**   - A check reads batches and reports findings; its only I/O is a spill
+**     file from cs_host_api.spill_open in cs_table_info.spill_dir when it
+**     would otherwise hold more than cs_table_info.memory_limit (the
+**     duplicate check does).
 */
 #ifndef CREDITSENSE_CHECK_H
 #define CREDITSENSE_CHECK_H
@@ -205,6 +206,10 @@ struct cs_host_api {
      *  failed (e.g. its spill directory is full), or NULL.  Valid until the next call on s.
      *  stats_count_outside returns 0 on such a failure: check this after it. */
     const char *(*stats_error)(const struct cs_stats *s);
+    /** Added in ABI 1 after stats_error (check struct_size): a new read-write file in dir
+     *  (cs_table_info.spill_dir) that no name points to, for data beyond memory_limit.  Returns
+     *  the descriptor, which the plugin closes, or -errno.  No hctx: it keeps no state. */
+    int (*spill_open)(const char *dir);
 };
 
 /** The callbacks a check module provides. */
