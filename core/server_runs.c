@@ -384,17 +384,12 @@ static int latest_run(struct cs_store *st, const char *customer, char *run_id, s
 static int list_runs(struct store_job *sj, struct cs_store *st, json_t **out, struct cs_err *err)
 {
     json_t *runs = NULL;
-    struct cs_history_query q = {.table = sj->table, .customer = sj->customer, .limit = sj->offset + sj->limit,
-                                 .runs_only = 1}; /* GET /api/v1/runs/{run} has the anomalies */
+    struct cs_history_query q = {.table = sj->table, .customer = sj->customer, .limit = sj->limit,
+                                 .offset = sj->offset, .runs_only = 1}; /* GET /api/v1/runs/{run} has the anomalies */
     int rc = cs_store_history(st, &q, &runs, err);
     if (rc != 0)
         return rc;
-    json_t *page = json_array();
-    for (size_t i = sj->offset; page != NULL && i < json_array_size(runs); i++) {
-        json_array_append(page, json_array_get(runs, i));
-    }
-    json_decref(runs);
-    *out = json_pack("{s:o, s:I, s:I}", "runs", page, "limit", (json_int_t)sj->limit, "offset",
+    *out = json_pack("{s:o, s:I, s:I}", "runs", runs, "limit", (json_int_t)sj->limit, "offset",
                      (json_int_t)sj->offset);
     return *out ? 0 : cs_err_set(err, CS_ENOMEM, "out of memory");
 }

@@ -111,6 +111,7 @@ struct cs_history_query {
     const char *table;    /* NULL or a table name (any case) */
     const char *customer; /* NULL or a customer id */
     size_t limit;         /* newest first; 0 = 20 */
+    size_t offset;        /* runs skipped before the first one returned */
     int runs_only;        /* leave out each run's anomalies (one query instead of one per run) */
 };
 

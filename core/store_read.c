@@ -21,11 +21,18 @@
 #define HISTORY_DEFAULT_LIMIT 20
 
 /* "LIMIT ?" with a bound parameter, or "LIMIT <n>". */
-static void limit_clause(const struct cs_store *st, size_t n, char *buf, size_t size, struct st_param *p, int *np)
+/* LIMIT n, and for a page OFFSET k: bound where the dialect allows it, else as the numbers (never
+ * user text).  Takes one parameter slot, two for a page. */
+static void limit_clause(enum cs_dialect d, size_t n, int paged, size_t offset, char *buf, size_t size,
+                         struct st_param *p, int *np)
 {
-    if (cs_dialect_limit_bindable(st->dialect)) {
-        snprintf(buf, size, "LIMIT ?");
+    if (cs_dialect_limit_bindable(d)) {
+        snprintf(buf, size, paged ? "LIMIT ? OFFSET ?" : "LIMIT ?");
         p[(*np)++] = ST_I64P((long long)n);
+        if (paged)
+            p[(*np)++] = ST_I64P((long long)offset);
+    } else if (paged) {
+        snprintf(buf, size, "LIMIT %zu OFFSET %zu", n, offset);
     } else {
         snprintf(buf, size, "LIMIT %zu", n);
     }
@@ -120,7 +127,7 @@ static int recent_runs_sql(struct cs_store *st, const char *table, size_t max_ru
     int np = 2;
     p[0] = ST_TEXTP(table);
     p[1] = ST_TEXTP(table);
-    limit_clause(st, max_runs, limit, sizeof(limit), p, &np);
+    limit_clause(st->dialect, max_runs, 0, 0, limit, sizeof(limit), p, &np);
     snprintf(sub, sizeof(sub),
              "(SELECT RUN_ID FROM {P}DQ_RUNS WHERE SCOPE = 'table' AND TABLE_NAME = ? AND STATUS = 'ok' "
              "ORDER BY STARTED_AT DESC, RUN_ID DESC %s)",
@@ -293,8 +300,8 @@ static const char *stored_customer_id(const char *id, char *buf, size_t size)
 /* The runs the query selects, newest first, without their anomalies. */
 static int query_runs(struct cs_store *st, const struct cs_history_query *q, json_t *runs, struct cs_err *err)
 {
-    char sql[ST_SQL_MAX], limit[48], custbuf[32];
-    struct st_param p[2];
+    char sql[ST_SQL_MAX], limit[64], custbuf[32];
+    struct st_param p[3];
     int np = 0;
     const char *where = "";
     if (q->table != NULL) {
@@ -304,7 +311,7 @@ static int query_runs(struct cs_store *st, const struct cs_history_query *q, jso
         where = "WHERE SCOPE = 'customer' AND CUSTOMER_ID = ? ";
         p[np++] = ST_TEXTP(stored_customer_id(q->customer, custbuf, sizeof(custbuf)));
     }
-    limit_clause(st, q->limit ? q->limit : HISTORY_DEFAULT_LIMIT, limit, sizeof(limit), p, &np);
+    limit_clause(st->dialect, q->limit ? q->limit : HISTORY_DEFAULT_LIMIT, 1, q->offset, limit, sizeof(limit), p, &np);
     snprintf(sql, sizeof(sql),
              "SELECT RUN_ID, SCOPE, TABLE_NAME, CUSTOMER_ID, STARTED_AT, FINISHED_AT, STATUS, ROWS_SCANNED, "
              "FINDINGS, MAX_SEVERITY, CONFIG_HASH, SOURCE_KIND FROM {P}DQ_RUNS %sORDER BY STARTED_AT DESC, RUN_ID DESC %s",
@@ -467,17 +474,12 @@ static void anomalies_sql(enum cs_dialect d, const struct cs_anomaly_query *q, s
         a->p[a->np++] = (struct st_param){.kind = ST_TS, .ts = q->until};
     }
     /* One row past the page tells whether there is a next one. */
+    char page[64];
+    int np = (int)a->np;
+    limit_clause(d, limit + 1, 1, q->offset, page, sizeof(page), a->p, &np);
+    a->np = (size_t)np;
     o = strlen(a->sql);
-    if (cs_dialect_limit_bindable(d)) {
-        snprintf(a->sql + o, sizeof(a->sql) - o,
-                 " ORDER BY r.STARTED_AT DESC, r.RUN_ID DESC, a.ANOMALY_SEQ LIMIT ? OFFSET ?");
-        a->p[a->np++] = ST_I64P((long long)limit + 1);
-        a->p[a->np++] = ST_I64P((long long)q->offset);
-    } else {
-        snprintf(a->sql + o, sizeof(a->sql) - o,
-                 " ORDER BY r.STARTED_AT DESC, r.RUN_ID DESC, a.ANOMALY_SEQ LIMIT %zu OFFSET %zu", limit + 1,
-                 q->offset);
-    }
+    snprintf(a->sql + o, sizeof(a->sql) - o, " ORDER BY r.STARTED_AT DESC, r.RUN_ID DESC, a.ANOMALY_SEQ %s", page);
     if (strlen(a->sql) + 1 >= sizeof(a->sql))
         a->overflow = 1;
 }
